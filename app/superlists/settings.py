@@ -1,0 +1,139 @@
+"""Settings for the superlists site.
+
+Development is the default. Production is switched on by setting
+DJANGO_DEBUG_FALSE (any non-empty value); it then needs DJANGO_SECRET_KEY,
+DJANGO_ALLOWED_HOSTS (comma separated) and DJANGO_DB_PATH (absolute path of
+the SQLite file), and refuses to start without them. Optional in both modes:
+DJANGO_DB_PATH, DJANGO_STATIC_ROOT, DJANGO_CSRF_TRUSTED_ORIGINS and
+DJANGO_LOG_LEVEL (level of the "django" logger, default WARNING).
+"""
+
+import os
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def _required(name):
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise ImproperlyConfigured(f"{name} must be set when DJANGO_DEBUG_FALSE is set")
+    return value
+
+
+if os.environ.get("DJANGO_DEBUG_FALSE"):
+    DEBUG = False
+    SECRET_KEY = _required("DJANGO_SECRET_KEY")
+    ALLOWED_HOSTS = [
+        host.strip()
+        for host in _required("DJANGO_ALLOWED_HOSTS").split(",")
+        if host.strip()
+    ]
+    if not ALLOWED_HOSTS:
+        raise ImproperlyConfigured(
+            "DJANGO_ALLOWED_HOSTS must name at least one host when DJANGO_DEBUG_FALSE is set"
+        )
+    DB_PATH = Path(_required("DJANGO_DB_PATH"))
+    if not DB_PATH.is_absolute():
+        raise ImproperlyConfigured(
+            f"DJANGO_DB_PATH must be an absolute path, got {DB_PATH}"
+        )
+else:
+    DEBUG = True
+    SECRET_KEY = "django-insecure-development-only-key-do-not-use-in-production"
+    ALLOWED_HOSTS = []
+    DB_PATH = Path(os.environ.get("DJANGO_DB_PATH") or BASE_DIR / "db.sqlite3")
+
+# Optional, both modes: full origins the site is reached at through an HTTPS
+# proxy, e.g. "https://superlists-staging.localhost:8443". Django checks a
+# POST's Origin header against them (otherwise: 403 CSRF verification failed).
+CSRF_TRUSTED_ORIGINS = [
+    origin.strip()
+    for origin in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",")
+    if origin.strip()
+]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "bootstrap",  # django-bootstrap-static: ships bootstrap/css/*.css as static files
+    "lists",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "superlists.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "superlists.wsgi.application"
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": DB_PATH,
+    }
+}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {
+        "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"
+    },
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = os.environ.get("DJANGO_STATIC_ROOT") or BASE_DIR / "static"
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Everything goes to stderr, so under systemd it ends up in the journal.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {
+        "console": {"class": "logging.StreamHandler"},
+    },
+    "loggers": {
+        "django": {
+            "handlers": ["console"],
+            "level": os.environ.get("DJANGO_LOG_LEVEL", "WARNING"),
+            "propagate": False,
+        },
+    },
+    "root": {"handlers": ["console"], "level": "INFO"},
+}
