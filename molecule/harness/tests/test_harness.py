@@ -1,0 +1,27 @@
+"""The test host is a real systemd machine that Ansible converged."""
+
+
+def test_systemd_is_pid_1(host):
+    assert host.file("/proc/1/comm").content_string.strip() == "systemd"
+
+
+def test_system_finished_booting(host):
+    state = host.run("systemctl is-system-running").stdout.strip()
+    assert state in ("running", "degraded"), state
+
+
+def test_no_unit_failed(host):
+    failed = host.run("systemctl list-units --state=failed --plain --no-legend")
+    assert failed.stdout.strip() == ""
+
+
+def test_converge_wrote_its_marker(host):
+    marker = host.file("/etc/harness-marker")
+    assert marker.content_string == "converged by molecule\n"
+    assert marker.mode == 0o644
+
+
+def test_timer_started_by_converge_is_active(host):
+    timer = host.service("systemd-tmpfiles-clean.timer")
+    assert timer.is_running
+    assert timer.is_enabled
