@@ -1,0 +1,112 @@
+"""Fixtures for the testinfra checks of every scenario.
+
+Each site (an inventory host in the `staging` or `live` group) is checked on
+the server it runs on, and over HTTP the way a browser reaches it: on the
+loopback port the scenario publishes, by its domain name.
+"""
+
+import http.client
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import testinfra
+
+PROJECT_DIR = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[1]))
+INVENTORY_DIR = Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent if "MOLECULE_INVENTORY_FILE" in os.environ else None
+SITE_USER = "elspeth"
+SITE_GROUPS = ("staging", "live")
+
+
+def inventory():
+    """The scenario's inventory as `ansible-inventory --list` prints it."""
+    out = subprocess.run(
+        ["ansible-inventory", "-i", str(INVENTORY_DIR), "--list"],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    return json.loads(out)
+
+
+def sites_in(inv):
+    names = []
+    for group in SITE_GROUPS:
+        names += inv.get(group, {}).get("hosts", [])
+    return names
+
+
+@dataclass
+class Site:
+    """One deployed site: its domain, its server and where it answers."""
+
+    domain: str
+    group: str
+    container: str
+    host: object  # a testinfra Host on the site's server
+    http_port: int
+
+    @property
+    def root(self):
+        return f"/home/{SITE_USER}/sites/{self.domain}"
+
+    @property
+    def unit(self):
+        return f"gunicorn-{self.domain}"
+
+    @property
+    def url(self):
+        return f"http://{self.domain}:{self.http_port}"
+
+    def request(self, method, path, host_header=None, body=None, headers=None):
+        """An HTTP request to the site through the published loopback port."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=15)
+        all_headers = {"Host": host_header or f"{self.domain}:{self.http_port}"}
+        all_headers.update(headers or {})
+        conn.request(method, path, body=body, headers=all_headers)
+        resp = conn.getresponse()
+        return resp.status, dict(resp.getheaders()), resp.read().decode("utf-8", "replace")
+
+    def deployed_commit(self):
+        return self.host.file(f"{self.root}/current/REVISION").content_string.strip()
+
+
+def published_port(container):
+    out = subprocess.run(["docker", "port", container, "80/tcp"], check=True, capture_output=True, text=True).stdout
+    return int(out.splitlines()[0].rsplit(":", 1)[1])
+
+
+def make_site(name, inv):
+    hostvars = inv["_meta"]["hostvars"].get(name, {})
+    container = hostvars.get("ansible_host", name)
+    group = next(g for g in SITE_GROUPS if name in inv.get(g, {}).get("hosts", []))
+    host = testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY_DIR}")
+    return Site(name, group, container, host, published_port(container))
+
+
+def pytest_generate_tests(metafunc):
+    if "site" in metafunc.fixturenames:
+        names = sites_in(inventory())
+        assert names, "the scenario's inventory has no staging or live site"
+        metafunc.parametrize("site", names, indirect=True, scope="module")
+    if "staging_site" in metafunc.fixturenames:
+        names = inventory().get("staging", {}).get("hosts", [])
+        assert names, "the scenario's inventory has no staging site"
+        metafunc.parametrize("staging_site", names[:1], indirect=True, scope="module")
+
+
+@pytest.fixture(scope="module")
+def site(request):
+    return make_site(request.param, inventory())
+
+
+@pytest.fixture(scope="module")
+def staging_site(request):
+    return make_site(request.param, inventory())
+
+
+def repo_head():
+    return subprocess.run(
+        ["git", "-C", str(PROJECT_DIR), "rev-parse", "HEAD"], check=True, capture_output=True, text=True
+    ).stdout.strip()

@@ -1,0 +1,121 @@
+"""What a site must survive: a reboot, a rerun, and a redeploy of a new
+commit. These run after the state checks (molecule sorts the test files),
+and leave the sites as converge did."""
+
+import os
+import re
+import subprocess
+import time
+import uuid
+
+import pytest
+
+from conftest import INVENTORY_DIR, PROJECT_DIR, repo_head
+
+SCENARIO_DIR = os.environ.get("MOLECULE_SCENARIO_DIRECTORY", str(PROJECT_DIR / "molecule" / "default"))
+
+
+def run_playbook(*args):
+    result = subprocess.run(
+        ["ansible-playbook", "-i", str(INVENTORY_DIR), *args],
+        cwd=PROJECT_DIR, capture_output=True, text=True, timeout=900,
+    )
+    print(result.stdout[-5000:], result.stderr[-2000:])
+    assert result.returncode == 0, result.stdout[-3000:]
+    return result.stdout
+
+
+def changed_counts(output):
+    return [int(n) for n in re.findall(r"changed=(\d+)", output)]
+
+
+def main_pid(site):
+    return site.host.check_output(f"systemctl show -p MainPID --value {site.unit}.service")
+
+
+def wait_for_home_page(site, seconds=60):
+    deadline = time.monotonic() + seconds
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            status, _, body = site.request("GET", "/")
+            if status == 200 and "To-Do" in body:
+                return
+            last = status
+        except OSError as exc:
+            last = exc
+        time.sleep(1)
+    pytest.fail(f"{site.domain} did not answer within {seconds} s (last: {last})")
+
+
+def start_list(site, text):
+    status, headers, body = site.request("GET", "/")
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', body).group(1)
+    cookie = re.search(r"csrftoken=([^;]+)", headers["Set-Cookie"]).group(1)
+    status, headers, _ = site.request(
+        "POST", "/lists/new",
+        body=f"item_text={text}&csrfmiddlewaretoken={token}",
+        headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": f"csrftoken={cookie}",
+                 "Origin": site.url},
+    )
+    assert status == 302
+    return headers["Location"]
+
+
+def test_restarted_server_serves_again_without_ansible(staging_site):
+    site = staging_site
+    subprocess.run(["docker", "restart", "--time", "5", site.container], check=True, capture_output=True)
+    wait_for_home_page(site)
+    status, _, _ = site.request("GET", "/static/bootstrap/css/bootstrap.min.css")
+    assert status == 200
+
+
+def test_rerun_changes_nothing_keeps_the_key_and_restarts_nothing(staging_site):
+    site = staging_site
+    key_before = site.host.file(f"{site.root}/shared/secret_key").content_string
+    pid_before = main_pid(site)
+    output = run_playbook(os.path.join(SCENARIO_DIR, "converge.yml"))
+    assert changed_counts(output) and set(changed_counts(output)) == {0}
+    assert site.host.file(f"{site.root}/shared/secret_key").content_string == key_before
+    assert main_pid(site) == pid_before
+
+
+@pytest.fixture
+def new_commit(tmp_path):
+    """A clone of this repository with one more commit that changes a page."""
+    clone = tmp_path / "repo"
+    subprocess.run(["git", "clone", "--quiet", str(PROJECT_DIR), str(clone)], check=True)
+    base = clone / "app" / "lists" / "templates" / "base.html"
+    base.write_text(base.read_text().replace("</body>", "<!-- redeploy marker -->\n</body>"))
+    subprocess.run(
+        ["git", "-C", str(clone), "-c", "user.name=test", "-c", "user.email=test@example.invalid",
+         "commit", "--quiet", "-am", "Change a page"], check=True,
+    )
+    sha = subprocess.run(["git", "-C", str(clone), "rev-parse", "HEAD"], check=True,
+                         capture_output=True, text=True).stdout.strip()
+    return clone, sha
+
+
+def test_lists_survive_a_redeploy_of_a_new_commit(staging_site, new_commit):
+    site = staging_site
+    clone, sha = new_commit
+    item = f"survives-redeploy-{uuid.uuid4().hex[:8]}"
+    list_url = start_list(site, item)
+    key_before = site.host.file(f"{site.root}/shared/secret_key").content_string
+    pid_before = main_pid(site)
+
+    run_playbook("site.yml", "-e", "deploy_target=staging", "-e", f"app_repo={clone}", "-e", f"app_version={sha}")
+    assert site.deployed_commit() == sha
+    status, _, body = site.request("GET", "/")
+    assert "redeploy marker" in body
+    status, _, body = site.request("GET", list_url)
+    assert status == 200 and f"1: {item}" in body
+    assert main_pid(site) != pid_before, "gunicorn was not restarted onto the new release"
+    assert site.host.file(f"{site.root}/shared/secret_key").content_string == key_before
+
+    # Back to the commit under test: the old release is reused, the data kept.
+    run_playbook("site.yml", "-e", "deploy_target=staging")
+    assert site.deployed_commit() == repo_head()
+    status, _, body = site.request("GET", list_url)
+    assert status == 200 and f"1: {item}" in body
+    assert "redeploy marker" not in site.request("GET", "/")[2]

@@ -1,0 +1,146 @@
+"""The converged state of every site, as an operator would check it by hand."""
+
+import http.client
+import re
+
+import pytest
+
+from conftest import SITE_USER, repo_head
+
+CSS = "/static/bootstrap/css/bootstrap.min.css"
+
+
+@pytest.mark.parametrize("package", ["python3", "python3-venv", "git", "nginx"])
+def test_packages_installed(site, package):
+    assert site.host.package(package).is_installed
+
+
+def test_site_user_is_not_root(site):
+    user = site.host.user(SITE_USER)
+    assert user.exists
+    assert user.uid >= 1000
+    assert user.home == f"/home/{SITE_USER}"
+
+
+@pytest.mark.parametrize(
+    "path, mode",
+    [("", 0o755), ("/releases", 0o755), ("/shared", 0o750)],
+)
+def test_site_directories(site, path, mode):
+    d = site.host.file(site.root + path)
+    assert d.is_directory
+    assert d.user == SITE_USER
+    assert d.group == SITE_USER
+    assert d.mode == mode
+
+
+def test_current_points_at_a_complete_release_of_the_deployed_commit(site):
+    current = site.host.file(f"{site.root}/current")
+    assert current.is_symlink
+    commit = repo_head()
+    assert current.linked_to == f"{site.root}/releases/{commit}"
+    assert site.deployed_commit() == commit
+    release = f"{site.root}/releases/{commit}"
+    assert site.host.file(f"{release}/manage.py").is_file
+    assert site.host.file(f"{release}/.venv/bin/gunicorn").is_file
+    assert site.host.file(f"{release}{CSS}").is_file
+    # The code ships without the repository's history.
+    assert not site.host.file(f"{release}/.git").exists
+
+
+def test_env_file_is_private_and_production(site):
+    env = site.host.file(f"{site.root}/shared/env")
+    assert env.user == SITE_USER
+    assert env.mode == 0o600
+    values = dict(
+        line.split("=", 1) for line in env.content_string.splitlines() if line and not line.startswith("#")
+    )
+    assert values["DJANGO_DEBUG_FALSE"] == "1"
+    assert values["DJANGO_ALLOWED_HOSTS"] == site.domain
+    assert values["DJANGO_DB_PATH"] == f"{site.root}/shared/db.sqlite3"
+    assert len(values["DJANGO_SECRET_KEY"]) >= 50
+
+
+def test_secret_key_file_is_private(site):
+    key = site.host.file(f"{site.root}/shared/secret_key")
+    assert key.user == SITE_USER
+    assert key.mode == 0o600
+    assert len(key.content_string.strip()) >= 50
+
+
+def test_database_lives_in_shared(site):
+    db = site.host.file(f"{site.root}/shared/db.sqlite3")
+    assert db.is_file
+    assert db.user == SITE_USER
+
+
+def test_gunicorn_units_active_and_enabled(site):
+    for unit in (f"{site.unit}.socket", f"{site.unit}.service"):
+        svc = site.host.service(unit)
+        assert svc.is_running, unit
+        assert svc.is_enabled, unit
+
+
+def test_gunicorn_runs_as_the_site_user(site):
+    pid = site.host.check_output(f"systemctl show -p MainPID --value {site.unit}.service")
+    assert pid != "0"
+    assert site.host.check_output(f"stat -c %U /proc/{pid}") == SITE_USER
+
+
+def test_socket_under_run_only_nginx_may_use(site):
+    listen = site.host.check_output(f"systemctl show -p Listen --value {site.unit}.socket")
+    path = listen.split(" ")[0]
+    assert path.startswith("/run/")
+    sock = site.host.file(path)
+    assert sock.is_socket
+    assert sock.user == "www-data"
+    assert sock.mode == 0o600
+
+
+def test_nginx_running_enabled_and_config_clean(site):
+    nginx = site.host.service("nginx")
+    assert nginx.is_running
+    assert nginx.is_enabled
+    assert site.host.run("nginx -t").rc == 0
+    assert not site.host.file("/etc/nginx/sites-enabled/default").exists
+
+
+def test_home_page_answers_by_domain(site):
+    status, _, body = site.request("GET", "/")
+    assert status == 200
+    assert "To-Do" in body
+
+
+def test_css_is_served_by_nginx(site):
+    status, headers, body = site.request("GET", CSS)
+    assert status == 200
+    assert headers.get("Content-Type", "").startswith("text/css")
+    assert len(body) > 100_000
+
+
+def test_404_shows_no_debug_page(site):
+    status, _, body = site.request("GET", "/lists/999999999/")
+    assert status == 404
+    assert "DEBUG = True" not in body
+    assert "Traceback" not in body
+    assert "URLconf" not in body
+
+
+def test_foreign_host_is_refused(site):
+    with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError)):
+        site.request("GET", "/", host_header="evil.example.com")
+
+
+def test_list_can_be_created_over_http(site):
+    status, headers, body = site.request("GET", "/")
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', body).group(1)
+    cookie = re.search(r"csrftoken=([^;]+)", headers["Set-Cookie"]).group(1)
+    status, headers, _ = site.request(
+        "POST",
+        "/lists/new",
+        body=f"item_text=converge+check&csrfmiddlewaretoken={token}",
+        headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": f"csrftoken={cookie}",
+                 "Origin": site.url},
+    )
+    assert status == 302
+    assert re.fullmatch(r"/lists/\d+/", headers["Location"])
