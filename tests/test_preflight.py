@@ -1,0 +1,100 @@
+"""Bad input is refused before anything changes, naming the variable.
+
+Each case runs site.yml against a server that does not exist: the run must
+stop in the settings check, which makes no connection, so it cannot have
+changed anything."""
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def project(tmp_path):
+    """A copy of the playbooks, roles and group_vars that a case may edit."""
+    for name in ("site.yml", "ansible.cfg"):
+        shutil.copy(REPO / name, tmp_path / name)
+    for name in ("playbooks", "roles", "group_vars"):
+        shutil.copytree(REPO / name, tmp_path / name, symlinks=True)
+    (tmp_path / "hosts.yml").write_text(
+        "staging:\n"
+        "  hosts:\n"
+        "    superlists-staging.example.com:\n"
+        "      ansible_connection: community.docker.docker\n"
+        "      ansible_host: no-such-server\n"
+    )
+    return tmp_path
+
+
+def remove_setting(project, relpath, name):
+    path = project / relpath
+    text = path.read_text()
+    new = re.sub(rf"(?m)^{name}:.*\n", "", text)
+    assert new != text, f"{name} is not set in {relpath}"
+    path.write_text(new)
+
+
+def run_site(project, *extra):
+    result = subprocess.run(
+        ["ansible-playbook", "-i", "hosts.yml", "site.yml", *extra],
+        cwd=project, capture_output=True, text=True, timeout=120,
+        env={**__import__("os").environ, "ANSIBLE_CONFIG": str(project / "ansible.cfg"), "NO_COLOR": "1"},
+    )
+    return result.returncode, result.stdout + result.stderr
+
+
+def assert_refused_before_any_change(rc, output, name):
+    assert rc != 0, output
+    assert name in output, output
+    recap = re.search(r"superlists-staging\.example\.com\s*:\s*ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", output)
+    assert recap, output
+    changed, unreachable, failed = map(int, recap.groups())
+    assert (changed, unreachable, failed) == (0, 0, 1), output
+    assert "Provision the servers" not in output
+
+
+@pytest.mark.parametrize(
+    "relpath, name",
+    [
+        ("group_vars/all/main.yml", "site_domain"),
+        ("group_vars/all/main.yml", "site_user"),
+        ("group_vars/all/main.yml", "app_repo"),
+        ("group_vars/staging/release.yml", "app_version"),
+    ],
+)
+def test_missing_required_setting_is_refused(project, relpath, name):
+    remove_setting(project, relpath, name)
+    rc, output = run_site(project)
+    assert_refused_before_any_change(rc, output, name)
+    assert "missing required arguments" in output or "is undefined" in output
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("site_domain", "Not A Domain!"),
+        ("site_domain", "a" * 64 + ".example.com"),
+        ("site_user", "root"),
+        ("site_user", "Bad User"),
+        ("app_repo", ""),
+        ("app_version", "--upload-pack=evil"),
+        ("app_source", "rsync"),
+    ],
+)
+def test_invalid_setting_is_refused(project, name, value):
+    rc, output = run_site(project, "-e", f"{name}={value}")
+    assert_refused_before_any_change(rc, output, name)
+
+
+def test_valid_settings_pass_the_check(project):
+    """The control case: with every setting valid, the run gets past the
+    check and only then fails, on connecting to the missing server."""
+    rc, output = run_site(project)
+    assert rc != 0
+    assert "Provision the servers" in output
+    assert "unreachable=1" in output or "failed=1" in output
