@@ -4,8 +4,10 @@ Development is the default. Production is switched on by setting
 DJANGO_DEBUG_FALSE (any non-empty value); it then needs DJANGO_SECRET_KEY,
 DJANGO_ALLOWED_HOSTS (comma separated) and DJANGO_DB_PATH (absolute path of
 the SQLite file), and refuses to start without them. Optional in both modes:
-DJANGO_DB_PATH, DJANGO_STATIC_ROOT, DJANGO_CSRF_TRUSTED_ORIGINS and
-DJANGO_LOG_LEVEL (level of the "django" logger, default WARNING).
+DJANGO_DB_PATH, DJANGO_STATIC_ROOT, DJANGO_CSRF_TRUSTED_ORIGINS,
+DJANGO_LOG_LEVEL (level of the "django" logger, default WARNING), and
+DJANGO_HTTPS with DJANGO_HSTS_SECONDS, DJANGO_HSTS_INCLUDE_SUBDOMAINS and
+DJANGO_HSTS_PRELOAD for a site served over HTTPS by a proxy.
 """
 
 import os
@@ -54,6 +56,22 @@ CSRF_TRUSTED_ORIGINS = [
     for origin in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",")
     if origin.strip()
 ]
+
+# HTTPS behind nginx, switched on by DJANGO_HTTPS (the deployment sets it
+# when the site has TLS). nginx sets X-Forwarded-Proto on every request it
+# passes on, overwriting any the client sent, so Django may trust it.
+if os.environ.get("DJANGO_HTTPS"):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS") or 0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = bool(os.environ.get("DJANGO_HSTS_INCLUDE_SUBDOMAINS"))
+    SECURE_HSTS_PRELOAD = bool(os.environ.get("DJANGO_HSTS_PRELOAD"))
+    if SECURE_HSTS_SECONDS and not SECURE_HSTS_PRELOAD:
+        # Asking browsers' preload lists to include the domain is the
+        # operator's decision (DJANGO_HSTS_PRELOAD), not a missing setting.
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
 INSTALLED_APPS = [
     "django.contrib.admin",

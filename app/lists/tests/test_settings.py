@@ -94,6 +94,41 @@ class ProductionSettingsTest(TestCase):
         )
 
 
+class HttpsSettingsTest(TestCase):
+    """Behind nginx with TLS, `check --deploy` has nothing to report."""
+
+    STRONG_KEY = "k7Qp2vX9mZr4Lw8Nc1Bt6Hy3Jd5Fs0Ga-Ue7Ri2Ow9Kx4Mv1Pz6Ql3Sn8Tb5Yc0"
+    HTTPS_ENV = {
+        **PRODUCTION_ENV,
+        "DJANGO_SECRET_KEY": STRONG_KEY,
+        "DJANGO_HTTPS": "1",
+        "DJANGO_HSTS_SECONDS": "31536000",
+        "DJANGO_HSTS_INCLUDE_SUBDOMAINS": "1",
+    }
+
+    def test_check_deploy_is_clean_with_https_on(self):
+        result = manage("check", "--deploy", "--fail-level", "WARNING", **self.HTTPS_ENV)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("no issues", result.stdout)
+
+    def test_check_deploy_warns_without_https(self):
+        env = {**PRODUCTION_ENV, "DJANGO_SECRET_KEY": self.STRONG_KEY}
+        result = manage("check", "--deploy", "--fail-level", "WARNING", **env)
+        self.assertNotEqual(result.returncode, 0)
+        for warning in ("security.W004", "security.W008", "security.W012", "security.W016"):
+            self.assertIn(warning, result.stderr)
+
+    def test_check_deploy_warns_when_hsts_is_switched_off(self):
+        env = {**self.HTTPS_ENV, "DJANGO_HSTS_SECONDS": "0"}
+        result = manage("check", "--deploy", "--fail-level", "WARNING", **env)
+        self.assertIn("security.W004", result.stderr)
+
+    def test_preload_is_the_operators_choice(self):
+        result = manage("check", "--deploy", "--fail-level", "WARNING",
+                        **{**self.HTTPS_ENV, "DJANGO_HSTS_PRELOAD": "1"})
+        self.assertEqual(result.returncode, 0, result.stderr)
+
+
 class DevelopmentSettingsTest(TestCase):
     def test_defaults(self):
         values = show_settings()
