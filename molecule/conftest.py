@@ -8,6 +8,8 @@ loopback port the scenario publishes, by its domain name.
 import http.client
 import json
 import os
+import socket
+import ssl
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +48,7 @@ class Site:
     container: str
     host: object  # a testinfra Host on the site's server
     http_port: int
+    https_port: int
 
     @property
     def root(self):
@@ -57,23 +60,55 @@ class Site:
 
     @property
     def url(self):
-        return f"http://{self.domain}:{self.http_port}"
+        return f"https://{self.domain}:{self.https_port}"
+
+    def connect_tls(self, server_name=None, context=None):
+        """A TLS connection to the site's published port, with the site's
+        name (or another) as the TLS server name. The certificate is
+        self-signed, so it is not verified."""
+        if context is None:
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        sock = socket.create_connection(("127.0.0.1", self.https_port), timeout=15)
+        try:
+            return context.wrap_socket(sock, server_hostname=server_name or self.domain)
+        except Exception:
+            sock.close()
+            raise
 
     def request(self, method, path, host_header=None, body=None, headers=None):
-        """An HTTP request to the site through the published loopback port."""
+        """An HTTPS request to the site, the way a browser makes it."""
+        site = self
+
+        class Connection(http.client.HTTPSConnection):
+            def connect(self):
+                self.sock = site.connect_tls()
+
+        return self._send(Connection(self.domain, self.https_port, timeout=15), method, path,
+                          host_header or f"{self.domain}:{self.https_port}", body, headers)
+
+    def http_request(self, method, path, host_header=None, body=None, headers=None):
+        """A plain HTTP request to the site's published port 80."""
         conn = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=15)
-        all_headers = {"Host": host_header or f"{self.domain}:{self.http_port}"}
+        return self._send(conn, method, path, host_header or f"{self.domain}:{self.http_port}", body, headers)
+
+    @staticmethod
+    def _send(conn, method, path, host_header, body, headers):
+        all_headers = {"Host": host_header}
         all_headers.update(headers or {})
         conn.request(method, path, body=body, headers=all_headers)
         resp = conn.getresponse()
-        return resp.status, dict(resp.getheaders()), resp.read().decode("utf-8", "replace")
+        result = resp.status, resp.headers, resp.read().decode("utf-8", "replace")
+        conn.close()
+        return result
 
     def deployed_commit(self):
         return self.host.file(f"{self.root}/current/REVISION").content_string.strip()
 
 
-def published_port(container):
-    out = subprocess.run(["docker", "port", container, "80/tcp"], check=True, capture_output=True, text=True).stdout
+def published_port(container, port):
+    out = subprocess.run(["docker", "port", container, f"{port}/tcp"], check=True, capture_output=True, text=True).stdout
     return int(out.splitlines()[0].rsplit(":", 1)[1])
 
 
@@ -82,7 +117,7 @@ def make_site(name, inv):
     container = hostvars.get("ansible_host", name)
     group = next(g for g in SITE_GROUPS if name in inv.get(g, {}).get("hosts", []))
     host = testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY_DIR}")
-    return Site(name, group, container, host, published_port(container))
+    return Site(name, group, container, host, published_port(container, 80), published_port(container, 443))
 
 
 def pytest_generate_tests(metafunc):

@@ -128,7 +128,7 @@ def test_404_shows_no_debug_page(site):
 
 def test_foreign_host_is_refused(site):
     with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError)):
-        site.request("GET", "/", host_header="evil.example.com")
+        site.http_request("GET", "/", host_header="evil.example.com")
 
 
 def test_list_can_be_created_over_http(site):
