@@ -5,6 +5,7 @@ the server it runs on, and over HTTP the way a browser reaches it: on the
 loopback port the scenario publishes, by its domain name.
 """
 
+import hashlib
 import http.client
 import json
 import os
@@ -56,7 +57,11 @@ class Site:
 
     @property
     def unit(self):
-        return f"gunicorn-{self.domain}"
+        """gunicorn-<domain>; a domain too long for a unit name is cut and
+        made unique with a hash (the webserver role's rule)."""
+        if len(self.domain) <= 200:
+            return f"gunicorn-{self.domain}"
+        return f"gunicorn-{self.domain[:180]}-{hashlib.sha1(self.domain.encode()).hexdigest()[:12]}"
 
     @property
     def url(self):
@@ -141,7 +146,12 @@ def staging_site(request):
     return make_site(request.param, inventory())
 
 
-def repo_head():
+def rev_parse(version):
     return subprocess.run(
-        ["git", "-C", str(PROJECT_DIR), "rev-parse", "HEAD"], check=True, capture_output=True, text=True
+        ["git", "-C", str(PROJECT_DIR), "rev-parse", "--verify", f"{version}^{{commit}}"],
+        check=True, capture_output=True, text=True,
     ).stdout.strip()
+
+
+def repo_head():
+    return rev_parse("HEAD")

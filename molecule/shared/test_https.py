@@ -85,9 +85,6 @@ def test_private_key_is_root_only(site):
 
 
 def test_django_check_deploy_is_clean(site):
-    check = site.host.run(
-        f"sudo -u {SITE_USER} sh -c 'set -a; . {site.root}/shared/env; cd {site.root}/current;"
-        " exec .venv/bin/python manage.py check --deploy --fail-level WARNING'"
-    )
+    check = site.host.run(f"sudo -u {SITE_USER} {site.root}/manage check --deploy --fail-level WARNING")
     assert check.rc == 0, check.stderr
     assert "no issues" in check.stdout

@@ -48,24 +48,42 @@ def test_current_points_at_a_complete_release_of_the_deployed_commit(site):
     assert not site.host.file(f"{release}/.git").exists
 
 
+def env_values(file):
+    return dict(line.split("=", 1) for line in file.content_string.splitlines() if line and not line.startswith("#"))
+
+
 def test_env_file_is_private_and_production(site):
     env = site.host.file(f"{site.root}/shared/env")
     assert env.user == SITE_USER
     assert env.mode == 0o600
-    values = dict(
-        line.split("=", 1) for line in env.content_string.splitlines() if line and not line.startswith("#")
-    )
+    values = env_values(env)
     assert values["DJANGO_DEBUG_FALSE"] == "1"
     assert values["DJANGO_ALLOWED_HOSTS"] == site.domain
     assert values["DJANGO_DB_PATH"] == f"{site.root}/shared/db.sqlite3"
-    assert len(values["DJANGO_SECRET_KEY"]) >= 50
+    assert "DJANGO_SECRET_KEY" not in values
 
 
-def test_secret_key_file_is_private(site):
-    key = site.host.file(f"{site.root}/shared/secret_key")
-    assert key.user == SITE_USER
-    assert key.mode == 0o600
-    assert len(key.content_string.strip()) >= 50
+def test_secret_key_is_private_and_long(site):
+    secret = site.host.file(f"{site.root}/shared/secret.env")
+    assert secret.user == SITE_USER
+    assert secret.mode == 0o600
+    assert len(env_values(secret)["DJANGO_SECRET_KEY"]) >= 50
+
+
+def test_secret_key_never_reaches_the_logs(site):
+    """sudo logs every command Ansible runs as the site user; the key must
+    not be on any of them (nor anywhere else in the journal)."""
+    key = env_values(site.host.file(f"{site.root}/shared/secret.env"))["DJANGO_SECRET_KEY"]
+    journal = site.host.run("journalctl --no-pager -q")
+    assert journal.rc == 0
+    assert "COMMAND=" in journal.stdout, "sudo's log lines are missing from the journal"
+    assert key not in journal.stdout
+
+
+def test_manage_command_runs_with_the_sites_settings(site):
+    out = site.host.check_output(f"sudo -u {SITE_USER} {site.root}/manage shell -c "
+                                 "'from django.conf import settings; print(settings.DEBUG, settings.ALLOWED_HOSTS)'")
+    assert out == f"False ['{site.domain}']"
 
 
 def test_database_lives_in_shared(site):

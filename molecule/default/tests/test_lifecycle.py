@@ -72,11 +72,11 @@ def test_restarted_server_serves_again_without_ansible(staging_site):
 
 def test_rerun_changes_nothing_keeps_the_key_and_restarts_nothing(staging_site):
     site = staging_site
-    key_before = site.host.file(f"{site.root}/shared/secret_key").content_string
+    key_before = site.host.file(f"{site.root}/shared/secret.env").content_string
     pid_before = main_pid(site)
     output = run_playbook(os.path.join(SCENARIO_DIR, "converge.yml"))
     assert changed_counts(output) and set(changed_counts(output)) == {0}
-    assert site.host.file(f"{site.root}/shared/secret_key").content_string == key_before
+    assert site.host.file(f"{site.root}/shared/secret.env").content_string == key_before
     assert main_pid(site) == pid_before
 
 
@@ -101,7 +101,7 @@ def test_lists_survive_a_redeploy_of_a_new_commit(staging_site, new_commit):
     clone, sha = new_commit
     item = f"survives-redeploy-{uuid.uuid4().hex[:8]}"
     list_url = start_list(site, item)
-    key_before = site.host.file(f"{site.root}/shared/secret_key").content_string
+    key_before = site.host.file(f"{site.root}/shared/secret.env").content_string
     pid_before = main_pid(site)
 
     run_playbook("site.yml", "-e", "deploy_target=staging", "-e", f"app_repo={clone}", "-e", f"app_version={sha}")
@@ -111,7 +111,7 @@ def test_lists_survive_a_redeploy_of_a_new_commit(staging_site, new_commit):
     status, _, body = site.request("GET", list_url)
     assert status == 200 and f"1: {item}" in body
     assert main_pid(site) != pid_before, "gunicorn was not restarted onto the new release"
-    assert site.host.file(f"{site.root}/shared/secret_key").content_string == key_before
+    assert site.host.file(f"{site.root}/shared/secret.env").content_string == key_before
 
     # Back to the commit under test: the old release is reused, the data kept.
     run_playbook("site.yml", "-e", "deploy_target=staging")

@@ -21,7 +21,7 @@ def test_converge_wrote_its_marker(host):
     assert marker.mode == 0o644
 
 
-def test_timer_started_by_converge_is_active(host):
-    timer = host.service("systemd-tmpfiles-clean.timer")
-    assert timer.is_running
-    assert timer.is_enabled
+def test_unit_started_by_converge_is_active_and_enabled(host):
+    unit = host.service("harness-marker.service")
+    assert unit.is_running
+    assert unit.is_enabled
