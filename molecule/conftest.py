@@ -56,12 +56,17 @@ class Site:
         return f"/home/{SITE_USER}/sites/{self.domain}"
 
     @property
-    def unit(self):
-        """gunicorn-<domain>; a domain too long for a unit name is cut and
-        made unique with a hash (the webserver role's rule)."""
+    def file_name(self):
+        """What the site's unit, vhost and certificate are named after: the
+        domain, or a domain too long for a file name cut short and made
+        unique with a hash (the webserver role's rule)."""
         if len(self.domain) <= 200:
-            return f"gunicorn-{self.domain}"
-        return f"gunicorn-{self.domain[:180]}-{hashlib.sha1(self.domain.encode()).hexdigest()[:12]}"
+            return self.domain
+        return f"{self.domain[:180]}-{hashlib.sha1(self.domain.encode()).hexdigest()[:12]}"
+
+    @property
+    def unit(self):
+        return f"gunicorn-{self.file_name}"
 
     @property
     def url(self):

@@ -78,7 +78,7 @@ def test_oversized_body_is_refused(site):
 
 
 def test_private_key_is_root_only(site):
-    key = site.host.file(f"/etc/nginx/tls/{site.domain}.key")
+    key = site.host.file(f"/etc/nginx/tls/{site.file_name}.key")
     assert key.user == "root"
     assert key.mode == 0o600
     assert site.host.file("/etc/nginx/tls").mode == 0o700
