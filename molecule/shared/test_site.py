@@ -162,3 +162,41 @@ def test_list_can_be_created_over_http(site):
     )
     assert status == 302
     assert re.fullmatch(r"/lists/\d+/", headers["Location"])
+
+
+@pytest.mark.parametrize(
+    "path, writable",
+    [
+        ("{root}/shared/sandbox-probe", True),
+        ("{root}/current/sandbox-probe", False),
+        ("{root}/sandbox-probe", False),
+        ("/etc/sandbox-probe", False),
+        ("/usr/local/sandbox-probe", False),
+    ],
+)
+def test_gunicorn_may_write_only_the_shared_directory(site, path, writable):
+    """Tried inside the running gunicorn's own mount namespace, as its user."""
+    pid = site.host.check_output(f"systemctl show -p MainPID --value {site.unit}.service")
+    target = path.format(root=site.root)
+    attempt = site.host.run(f"nsenter -t {pid} -m -- setpriv --reuid={SITE_USER} --regid={SITE_USER} --clear-groups "
+                            f"sh -c 'touch {target} && rm {target}'")
+    assert (attempt.rc == 0) == writable, attempt.stderr
+    if not writable:
+        # Refused by the sandbox, not merely by file permissions.
+        assert "Read-only file system" in attempt.stderr, attempt.stderr
+
+
+def test_gunicorn_unit_is_sandboxed(site):
+    props = dict(
+        line.split("=", 1)
+        for line in site.host.check_output(
+            f"systemctl show -p NoNewPrivileges,ProtectSystem,ProtectHome,PrivateTmp,CapabilityBoundingSet {site.unit}.service"
+        ).splitlines()
+    )
+    assert props == {
+        "NoNewPrivileges": "yes",
+        "ProtectSystem": "strict",
+        "ProtectHome": "read-only",
+        "PrivateTmp": "yes",
+        "CapabilityBoundingSet": "",
+    }
