@@ -60,9 +60,9 @@ class Site:
         """What the site's unit, vhost and certificate are named after: the
         domain, or a domain too long for a file name cut short and made
         unique with a hash (the webserver role's rule)."""
-        if len(self.domain) <= 200:
+        if len(self.domain) <= 150:
             return self.domain
-        return f"{self.domain[:180]}-{hashlib.sha1(self.domain.encode()).hexdigest()[:12]}"
+        return f"{self.domain[:130]}-{hashlib.sha1(self.domain.encode()).hexdigest()[:12]}"
 
     @property
     def unit(self):
