@@ -9,6 +9,7 @@ import hashlib
 import http.client
 import json
 import os
+import re
 import socket
 import ssl
 import subprocess
@@ -112,6 +113,24 @@ class Site:
         result = resp.status, resp.headers, resp.read().decode("utf-8", "replace")
         conn.close()
         return result
+
+    def start_list(self, text):
+        """Start a list through the home page's form, as a browser does
+        (CSRF token and cookie included); return the new list's path."""
+        _, headers, body = self.request("GET", "/")
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', body).group(1)
+        cookie = re.search(r"csrftoken=([^;]+)", headers["Set-Cookie"]).group(1)
+        status, headers, _ = self.request(
+            "POST", "/lists/new",
+            body=f"item_text={text}&csrfmiddlewaretoken={token}",
+            headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": f"csrftoken={cookie}",
+                     "Origin": self.url},
+        )
+        assert status == 302, status
+        return headers["Location"]
+
+    def main_pid(self):
+        return self.host.check_output(f"systemctl show -p MainPID --value {self.unit}.service")
 
     def deployed_commit(self):
         return self.host.file(f"{self.root}/current/REVISION").content_string.strip()

@@ -2,9 +2,10 @@
 
 import re
 import socket
-import subprocess
 
 import pytest
+
+from conftest import published_port
 
 
 def dropped_packets(host):
@@ -40,8 +41,7 @@ def listener_on_8000(site):
 def test_a_port_not_opened_stays_shut(site, listener_on_8000):
     """Something listens on 8000 (it answers on the server itself), but a
     connection from outside is dropped by the firewall."""
-    out = subprocess.run(["docker", "port", site.container, "8000/tcp"], check=True, capture_output=True, text=True)
-    port = int(out.stdout.splitlines()[0].rsplit(":", 1)[1])
+    port = published_port(site.container, 8000)
     before = dropped_packets(site.host)
     answered = False
     try:

@@ -29,10 +29,6 @@ def changed_counts(output):
     return [int(n) for n in re.findall(r"changed=(\d+)", output)]
 
 
-def main_pid(site):
-    return site.host.check_output(f"systemctl show -p MainPID --value {site.unit}.service")
-
-
 def wait_for_home_page(site, seconds=60):
     deadline = time.monotonic() + seconds
     last = None
@@ -48,20 +44,6 @@ def wait_for_home_page(site, seconds=60):
     pytest.fail(f"{site.domain} did not answer within {seconds} s (last: {last})")
 
 
-def start_list(site, text):
-    status, headers, body = site.request("GET", "/")
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', body).group(1)
-    cookie = re.search(r"csrftoken=([^;]+)", headers["Set-Cookie"]).group(1)
-    status, headers, _ = site.request(
-        "POST", "/lists/new",
-        body=f"item_text={text}&csrfmiddlewaretoken={token}",
-        headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": f"csrftoken={cookie}",
-                 "Origin": site.url},
-    )
-    assert status == 302
-    return headers["Location"]
-
-
 def test_restarted_server_serves_again_without_ansible(staging_site):
     site = staging_site
     subprocess.run(["docker", "restart", "--time", "5", site.container], check=True, capture_output=True)
@@ -73,11 +55,11 @@ def test_restarted_server_serves_again_without_ansible(staging_site):
 def test_rerun_changes_nothing_keeps_the_key_and_restarts_nothing(staging_site):
     site = staging_site
     key_before = site.host.file(f"{site.root}/shared/secret.env").content_string
-    pid_before = main_pid(site)
+    pid_before = site.main_pid()
     output = run_playbook(os.path.join(SCENARIO_DIR, "converge.yml"))
     assert changed_counts(output) and set(changed_counts(output)) == {0}
     assert site.host.file(f"{site.root}/shared/secret.env").content_string == key_before
-    assert main_pid(site) == pid_before
+    assert site.main_pid() == pid_before
 
 
 @pytest.fixture
@@ -100,9 +82,9 @@ def test_lists_survive_a_redeploy_of_a_new_commit(staging_site, new_commit):
     site = staging_site
     clone, sha = new_commit
     item = f"survives-redeploy-{uuid.uuid4().hex[:8]}"
-    list_url = start_list(site, item)
+    list_url = site.start_list(item)
     key_before = site.host.file(f"{site.root}/shared/secret.env").content_string
-    pid_before = main_pid(site)
+    pid_before = site.main_pid()
 
     run_playbook("site.yml", "-e", "deploy_target=staging", "-e", f"app_repo={clone}", "-e", f"app_version={sha}")
     assert site.deployed_commit() == sha
@@ -110,7 +92,7 @@ def test_lists_survive_a_redeploy_of_a_new_commit(staging_site, new_commit):
     assert "redeploy marker" in body
     status, _, body = site.request("GET", list_url)
     assert status == 200 and f"1: {item}" in body
-    assert main_pid(site) != pid_before, "gunicorn was not restarted onto the new release"
+    assert site.main_pid() != pid_before, "gunicorn was not restarted onto the new release"
     assert site.host.file(f"{site.root}/shared/secret.env").content_string == key_before
 
     # Back to the commit under test: the old release is reused, the data kept.
