@@ -139,6 +139,11 @@ STATIC_ROOT = os.environ.get("DJANGO_STATIC_ROOT") or BASE_DIR / "static"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# The deployment writes the release's commit here; /health/ reports it.
+# BASE_DIR is resolved, so this is the running release's file even after
+# `current` has been switched to another one.
+HEALTH_REVISION_FILE = BASE_DIR / "REVISION"
+
 # Everything goes to stderr, so under systemd it ends up in the journal.
 LOGGING = {
     "version": 1,
