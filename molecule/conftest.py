@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import testinfra
+import yaml
 
 PROJECT_DIR = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[1]))
 INVENTORY_DIR = Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent if "MOLECULE_INVENTORY_FILE" in os.environ else None
@@ -51,10 +52,27 @@ class Site:
     host: object  # a testinfra Host on the site's server
     http_port: int
     https_port: int
+    hostvars: dict
+
+    def setting(self, name, default):
+        """A variable the scenario's inventory sets for this site, or the
+        project's default."""
+        return self.hostvars.get(name, default)
 
     @property
     def root(self):
         return f"/home/{SITE_USER}/sites/{self.domain}"
+
+    @property
+    def service_user(self):
+        """The user the site's gunicorn runs as, as the environment's
+        group_vars name it."""
+        settings = yaml.safe_load((PROJECT_DIR / "group_vars" / self.group / "site.yml").read_text())
+        return settings["site_service_user"]
+
+    @property
+    def data_dir(self):
+        return f"{self.root}/shared/data"
 
     @property
     def file_name(self):
@@ -146,7 +164,7 @@ def make_site(name, inv):
     container = hostvars.get("ansible_host", name)
     group = next(g for g in SITE_GROUPS if name in inv.get(g, {}).get("hosts", []))
     host = testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY_DIR}")
-    return Site(name, group, container, host, published_port(container, 80), published_port(container, 443))
+    return Site(name, group, container, host, published_port(container, 80), published_port(container, 443), hostvars)
 
 
 def pytest_generate_tests(metafunc):
@@ -168,6 +186,28 @@ def site(request):
 @pytest.fixture(scope="module")
 def staging_site(request):
     return make_site(request.param, inventory())
+
+
+def try_playbook(*args, env=None):
+    """ansible-playbook on the scenario's inventory, from the project (which
+    its ansible.cfg configures): its exit code and output."""
+    result = subprocess.run(
+        ["ansible-playbook", "-i", str(INVENTORY_DIR), *args],
+        cwd=PROJECT_DIR, capture_output=True, text=True, timeout=900, env={**os.environ, **(env or {})},
+    )
+    print(result.stdout[-5000:], result.stderr[-2000:])
+    return result.returncode, result.stdout + result.stderr
+
+
+def run_playbook(*args, env=None):
+    """As try_playbook; fails the test on a failed run."""
+    rc, output = try_playbook(*args, env=env)
+    assert rc == 0, output[-3000:]
+    return output
+
+
+def changed_counts(output):
+    return [int(n) for n in re.findall(r"changed=(\d+)", output)]
 
 
 def rev_parse(version):

@@ -30,6 +30,7 @@ def project(tmp_path):
         "    superlists-staging.example.com:\n"
         "      ansible_connection: community.docker.docker\n"
         "      ansible_host: no-such-server\n"
+        "      host_hardening_ssh_allow_users: [admin]\n"
     )
     return tmp_path
 
@@ -86,6 +87,8 @@ def test_missing_required_setting_is_refused(project, relpath, name):
         ("site_domain", "a" * 64 + ".example.com"),
         ("site_user", "root"),
         ("site_user", "Bad User"),
+        ("site_service_user", "elspeth"),
+        ("site_service_user", "www-data"),
         ("app_repo", ""),
         ("app_version", "--upload-pack=evil"),
         ("app_source", "rsync"),
@@ -108,6 +111,57 @@ def test_version_that_does_not_exist_is_refused(project, extra, message):
     rc, output = run_site(project, *extra)
     assert_refused_before_any_change(rc, output, "app_version")
     assert message in output
+
+
+@pytest.mark.parametrize(
+    "secrets, name",
+    [
+        ('{"app_secrets": {"email password": "s3cr3t-value"}}', "app_secrets.email password"),
+        ('{"app_secrets": {"DJANGO_SECRET_KEY": "s3cr3t-value"}}', "app_secrets.DJANGO_SECRET_KEY"),
+        ('{"app_secrets": {"EMAIL_PASSWORD": "s3cr3t\'value"}}', "app_secrets.EMAIL_PASSWORD"),
+    ],
+)
+def test_invalid_secret_is_refused_without_showing_it(project, secrets, name):
+    rc, output = run_site(project, "-e", secrets)
+    assert_refused_before_any_change(rc, output, name)
+    assert "s3cr3t" not in output
+
+
+@pytest.mark.parametrize("extra", [["-e", "webserver_certificate=acme"],
+                                   ["-e", "webserver_certificate=acme", "-e", "webserver_acme_email=not-an-address"]])
+def test_acme_without_an_account_email_is_refused(project, extra):
+    rc, output = run_site(project, *extra)
+    assert_refused_before_any_change(rc, output, "webserver_acme_email")
+
+
+def connect_over_ssh_as(project, user):
+    """Make the inventory's host an SSH server that Ansible logs in to as `user`."""
+    hosts = project / "hosts.yml"
+    hosts.write_text(hosts.read_text().replace(
+        "ansible_connection: community.docker.docker", f"ansible_connection: ssh\n      ansible_user: {user}"))
+
+
+@pytest.mark.parametrize(
+    "ssh_user, extra, message",
+    [
+        (None, ["-e", '{"host_hardening_ssh_allow_users": []}'], "host_hardening_ssh_allow_users is empty"),
+        ("root", [], "as root over SSH, but host_hardening_ssh forbids"),
+        ("bob", [], "as bob, who is not in host_hardening_ssh_allow_users"),
+    ],
+)
+def test_ssh_hardening_that_would_lock_ansible_out_is_refused(project, ssh_user, extra, message):
+    if ssh_user:
+        connect_over_ssh_as(project, ssh_user)
+    rc, output = run_site(project, *extra)
+    assert_refused_before_any_change(rc, output, "host_hardening_ssh")
+    assert message in output
+
+
+def test_ssh_login_is_not_checked_when_ssh_hardening_is_off(project):
+    connect_over_ssh_as(project, "root")
+    rc, output = run_site(project, "-e", "host_hardening_ssh=false")
+    assert rc != 0
+    assert "Provision the servers" in output
 
 
 def test_valid_settings_pass_the_check(project):

@@ -24,6 +24,8 @@ def listed_tasks(*args):
     [
         ("firewall", "Write the firewall rules", "Install unattended-upgrades"),
         ("upgrades", "Install unattended-upgrades", "Write the firewall rules"),
+        ("ssh", "Write the hardened SSH settings", "Write the firewall rules"),
+        ("kernel", "Set the kernel parameters", "Write the hardened SSH settings"),
     ],
 )
 def test_a_component_runs_alone_by_its_tag(tag, wanted, unwanted):
@@ -34,7 +36,9 @@ def test_a_component_runs_alone_by_its_tag(tag, wanted, unwanted):
 
 
 @pytest.mark.parametrize("tag, task", [("firewall", "Write the firewall rules"),
-                                       ("upgrades", "Install unattended-upgrades")])
+                                       ("upgrades", "Install unattended-upgrades"),
+                                       ("ssh", "Write the hardened SSH settings"),
+                                       ("kernel", "Set the kernel parameters")])
 def test_a_component_is_skipped_by_its_tag(tag, task):
     assert task in listed_tasks()
     assert task not in listed_tasks("--skip-tags", tag)

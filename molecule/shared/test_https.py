@@ -4,7 +4,6 @@ import ssl
 
 import pytest
 
-from conftest import SITE_USER
 
 CSS = "/static/bootstrap/css/bootstrap.min.css"
 SECURITY_HEADERS = {
@@ -78,13 +77,18 @@ def test_oversized_body_is_refused(site):
 
 
 def test_private_key_is_root_only(site):
-    key = site.host.file(f"/etc/nginx/tls/{site.file_name}.key")
+    """The file nginx is pointed at (for an ACME certificate, a link into
+    certbot's store) is root's alone; nginx's workers cannot read it."""
+    link = f"/etc/nginx/tls/{site.file_name}.key"
+    key = site.host.file(site.host.check_output(f"readlink -f {link}"))
     assert key.user == "root"
     assert key.mode == 0o600
     assert site.host.file("/etc/nginx/tls").mode == 0o700
+    denied = site.host.run(f"sudo -u www-data cat {link}")
+    assert denied.rc != 0 and "Permission denied" in denied.stderr
 
 
 def test_django_check_deploy_is_clean(site):
-    check = site.host.run(f"sudo -u {SITE_USER} {site.root}/manage check --deploy --fail-level WARNING")
+    check = site.host.run(f"sudo -u {site.service_user} {site.root}/manage check --deploy --fail-level WARNING")
     assert check.rc == 0, check.stderr
     assert "no issues" in check.stdout

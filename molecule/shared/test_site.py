@@ -22,15 +22,29 @@ def test_site_user_is_not_root(site):
     assert user.home == f"/home/{SITE_USER}"
 
 
+def test_service_user_is_a_system_user_without_login(site):
+    user = site.host.user(site.service_user)
+    assert user.exists
+    assert user.uid < 1000
+    assert user.shell == "/usr/sbin/nologin"
+    assert not site.host.file(user.home).exists
+    assert site.service_user != SITE_USER
+
+
 @pytest.mark.parametrize(
-    "path, mode",
-    [("", 0o755), ("/releases", 0o755), ("/shared", 0o750)],
+    "path, owner, group, mode",
+    [
+        ("", SITE_USER, SITE_USER, 0o755),
+        ("/releases", SITE_USER, SITE_USER, 0o755),
+        ("/shared", SITE_USER, "{service}", 0o750),
+        ("/shared/data", "{service}", "{service}", 0o700),
+    ],
 )
-def test_site_directories(site, path, mode):
+def test_site_directories(site, path, owner, group, mode):
     d = site.host.file(site.root + path)
     assert d.is_directory
-    assert d.user == SITE_USER
-    assert d.group == SITE_USER
+    assert d.user == owner.format(service=site.service_user)
+    assert d.group == group.format(service=site.service_user)
     assert d.mode == mode
 
 
@@ -54,19 +68,17 @@ def env_values(file):
 
 def test_env_file_is_private_and_production(site):
     env = site.host.file(f"{site.root}/shared/env")
-    assert env.user == SITE_USER
-    assert env.mode == 0o600
+    assert (env.user, env.group, env.mode) == (SITE_USER, site.service_user, 0o640)
     values = env_values(env)
     assert values["DJANGO_DEBUG_FALSE"] == "1"
     assert values["DJANGO_ALLOWED_HOSTS"] == site.domain
-    assert values["DJANGO_DB_PATH"] == f"{site.root}/shared/db.sqlite3"
+    assert values["DJANGO_DB_PATH"] == f"{site.data_dir}/db.sqlite3"
     assert "DJANGO_SECRET_KEY" not in values
 
 
 def test_secret_key_is_private_and_long(site):
     secret = site.host.file(f"{site.root}/shared/secret.env")
-    assert secret.user == SITE_USER
-    assert secret.mode == 0o600
+    assert (secret.user, secret.group, secret.mode) == (SITE_USER, site.service_user, 0o640)
     assert len(env_values(secret)["DJANGO_SECRET_KEY"]) >= 50
 
 
@@ -81,15 +93,16 @@ def test_secret_key_never_reaches_the_logs(site):
 
 
 def test_manage_command_runs_with_the_sites_settings(site):
-    out = site.host.check_output(f"sudo -u {SITE_USER} {site.root}/manage shell --no-imports -c "
+    out = site.host.check_output(f"sudo -u {site.service_user} {site.root}/manage shell --no-imports -c "
                                  "'from django.conf import settings; print(settings.DEBUG, settings.ALLOWED_HOSTS)'")
     assert out == f"False ['{site.domain}']"
 
 
-def test_database_lives_in_shared(site):
-    db = site.host.file(f"{site.root}/shared/db.sqlite3")
+def test_database_lives_in_the_data_directory(site):
+    db = site.host.file(f"{site.data_dir}/db.sqlite3")
     assert db.is_file
-    assert db.user == SITE_USER
+    assert db.user == site.service_user
+    assert not site.host.file(f"{site.root}/shared/db.sqlite3").exists
 
 
 def test_gunicorn_units_active_and_enabled(site):
@@ -99,10 +112,25 @@ def test_gunicorn_units_active_and_enabled(site):
         assert svc.is_enabled, unit
 
 
-def test_gunicorn_runs_as_the_site_user(site):
+def test_gunicorn_runs_as_the_service_user(site):
     pid = site.main_pid()
     assert pid != "0"
-    assert site.host.check_output(f"stat -c %U /proc/{pid}") == SITE_USER
+    assert site.host.check_output(f"stat -c %U /proc/{pid}") == site.service_user
+    children = site.host.check_output(f"cat /proc/{pid}/task/{pid}/children").split()
+    assert children, "gunicorn has no workers"
+    workers = {site.host.check_output(f"stat -c %U /proc/{child}") for child in children}
+    assert workers == {site.service_user}
+
+
+@pytest.mark.parametrize("path", ["{root}/current/manage.py", "{root}/current/.venv/bin/gunicorn",
+                                  "{root}/shared/env", "{root}/manage"])
+def test_service_user_may_not_change_code_or_settings(site, path):
+    """By file permissions, outside any sandbox."""
+    target = path.format(root=site.root)
+    assert site.host.file(target).exists
+    attempt = site.host.run(f"sudo -u {site.service_user} sh -c ': >> {target}'")
+    assert attempt.rc != 0
+    assert "Permission denied" in attempt.stderr, attempt.stderr
 
 
 def test_socket_under_run_only_nginx_may_use(site):
@@ -156,18 +184,20 @@ def test_list_can_be_created_over_https(site):
 @pytest.mark.parametrize(
     "path, writable",
     [
-        ("{root}/shared/sandbox-probe", True),
+        ("{root}/shared/data/sandbox-probe", True),
+        ("{root}/shared/sandbox-probe", False),
         ("{root}/current/sandbox-probe", False),
         ("{root}/sandbox-probe", False),
         ("/etc/sandbox-probe", False),
         ("/usr/local/sandbox-probe", False),
     ],
 )
-def test_gunicorn_may_write_only_the_shared_directory(site, path, writable):
+def test_gunicorn_may_write_only_the_data_directory(site, path, writable):
     """Tried inside the running gunicorn's own mount namespace, as its user."""
     pid = site.main_pid()
     target = path.format(root=site.root)
-    attempt = site.host.run(f"nsenter -t {pid} -m -- setpriv --reuid={SITE_USER} --regid={SITE_USER} --clear-groups "
+    user = site.service_user
+    attempt = site.host.run(f"nsenter -t {pid} -m -- setpriv --reuid={user} --regid={user} --init-groups "
                             f"sh -c 'touch {target} && rm {target}'")
     assert (attempt.rc == 0) == writable, attempt.stderr
     if not writable:

@@ -3,30 +3,15 @@ commit. These run after the state checks (molecule sorts the test files),
 and leave the sites as converge did."""
 
 import os
-import re
 import subprocess
 import time
 import uuid
 
 import pytest
 
-from conftest import INVENTORY_DIR, PROJECT_DIR, repo_head
+from conftest import PROJECT_DIR, changed_counts, repo_head, run_playbook, try_playbook
 
 SCENARIO_DIR = os.environ.get("MOLECULE_SCENARIO_DIRECTORY", str(PROJECT_DIR / "molecule" / "default"))
-
-
-def run_playbook(*args):
-    result = subprocess.run(
-        ["ansible-playbook", "-i", str(INVENTORY_DIR), *args],
-        cwd=PROJECT_DIR, capture_output=True, text=True, timeout=900,
-    )
-    print(result.stdout[-5000:], result.stderr[-2000:])
-    assert result.returncode == 0, result.stdout[-3000:]
-    return result.stdout
-
-
-def changed_counts(output):
-    return [int(n) for n in re.findall(r"changed=(\d+)", output)]
 
 
 def wait_for_home_page(site, seconds=60):
@@ -101,3 +86,22 @@ def test_lists_survive_a_redeploy_of_a_new_commit(staging_site, new_commit):
     status, _, body = site.request("GET", list_url)
     assert status == 200 and f"1: {item}" in body
     assert "redeploy marker" not in site.request("GET", "/")[2]
+
+
+def test_a_bad_ssh_setting_is_refused_before_it_is_written(staging_site):
+    """sshd -t checks the new settings before they replace the old: the run
+    fails, and the SSH server keeps running, unreloaded, on the old ones."""
+    host = staging_site.host
+    dropin = "/etc/ssh/sshd_config.d/00-host-hardening.conf"
+    before = host.file(dropin).content_string
+    pid_before = host.check_output("systemctl show -p MainPID --value ssh")
+
+    rc, output = try_playbook("site.yml", "-e", "deploy_target=staging", "--tags", "ssh",
+                              "-e", '{"host_hardening_ssh_extra_settings": {"NoSuchOption": "yes"}}')
+    assert rc != 0
+    assert "Write the hardened SSH settings" in output
+    assert "NoSuchOption" in output
+    assert host.file(dropin).content_string == before
+    assert host.run("sshd -t").rc == 0
+    assert host.service("ssh").is_running
+    assert host.check_output("systemctl show -p MainPID --value ssh") == pid_before
