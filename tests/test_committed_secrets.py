@@ -9,6 +9,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 CHECK = REPO / "scripts" / "check-secrets"
 ENCRYPTED = "$ANSIBLE_VAULT;1.1;AES256\n6162636465666768\n"
+# Put together here, so that this file itself holds no key header.
+KEY_HEADER = "-----BEGIN OPENSSH " + "PRIVATE KEY-----"
 
 
 def check(*args):
@@ -30,7 +32,7 @@ def test_the_repository_commits_no_plain_secret():
         ("group_vars/live/site.yml", "app_secrets:\n  EMAIL_PASSWORD: hunter2\n", "EMAIL_PASSWORD has a plain value"),
         ("inventory/hosts.yml", "all:\n  vars:\n    api_token: 'abc123'\n", "api_token has a plain value"),
         ("roles/x/defaults/main.yml", "x_secret: |\n  multi-line\n", "x_secret has a plain value"),
-        ("files/id_ed25519", "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n", "a private key"),
+        ("files/id_ed25519", KEY_HEADER + "\nAAAA\n", "a private key"),
     ],
 )
 def test_a_plain_secret_is_caught(tmp_path, relpath, text, problem):
