@@ -1,0 +1,290 @@
+"""Safe releases, in the order an operator lives them: v1 is deployed by
+converge; then v2 with a migration under load, a broken v3 and a v3 whose
+migration fails (both reverted), a concurrent deploy, a rollback to v1 with
+the database restored, pruning, and promotion. The tests run in this order
+and each leaves the site as the next expects."""
+
+import json
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+from conftest import INVENTORY_DIR, PROJECT_DIR, repo_head, run_playbook, try_playbook
+
+sys.path.insert(0, str(PROJECT_DIR / "bench"))
+from httpload import Load  # noqa: E402
+
+MODELS = "app/lists/models.py"
+FIELD_V2 = "    list = models.ForeignKey(List, on_delete=models.CASCADE)\n"
+
+MIGRATION_V2 = '''from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [("lists", "0001_initial")]
+    operations = [migrations.AddField("item", "note", models.TextField(blank=True, null=True))]
+'''
+MIGRATION_V3_ADD = '''from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [("lists", "0002_item_note")]
+    operations = [migrations.AddField("item", "priority", models.IntegerField(blank=True, null=True))]
+'''
+MIGRATION_V3_FAIL = '''from django.db import migrations
+
+
+def fail(apps, schema_editor):
+    raise RuntimeError("this data migration fails on purpose")
+
+
+class Migration(migrations.Migration):
+    dependencies = [("lists", "0003_item_priority")]
+    operations = [migrations.RunPython(fail)]
+'''
+
+state = {}
+
+
+def git(repo, *args):
+    return subprocess.run(["git", "-C", str(repo), "-c", "user.name=test", "-c", "user.email=test@example.invalid",
+                           *args], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def commit(repo, message, files):
+    for path, text in files.items():
+        target = repo / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+    git(repo, "add", "-A")
+    git(repo, "commit", "--quiet", "-m", message)
+    return git(repo, "rev-parse", "HEAD")
+
+
+@pytest.fixture(scope="module")
+def releases(tmp_path_factory):
+    """v1 is this repository's HEAD. v2 adds a field (a migration) and shows
+    a marker; v3-broken's home page raises; v3-migration has a migration
+    that succeeds and one after it that fails."""
+    repo = tmp_path_factory.mktemp("releases") / "repo"
+    subprocess.run(["git", "clone", "--quiet", str(PROJECT_DIR), str(repo)], check=True)
+    models = (repo / MODELS).read_text()
+    base = (repo / "app/lists/templates/base.html").read_text()
+    v2 = commit(repo, "v2: a note on each item", {
+        MODELS: models.replace(FIELD_V2, FIELD_V2 + "    note = models.TextField(blank=True, null=True)\n"),
+        "app/lists/migrations/0002_item_note.py": MIGRATION_V2,
+        "app/lists/templates/base.html": base.replace("</body>", "<!-- release v2 -->\n</body>"),
+    })
+    views = (repo / "app/lists/views.py").read_text()
+    v3_broken = commit(repo, "v3: a home page that fails", {
+        "app/lists/views.py": views.replace("def home_page(request):\n",
+                                            "def home_page(request):\n    raise RuntimeError('v3 is broken')\n"),
+    })
+    git(repo, "checkout", "--quiet", "-b", "migration-fails", v2)
+    v2_models = (repo / MODELS).read_text()
+    v3_migration = commit(repo, "v3: a migration that fails", {
+        MODELS: v2_models.replace(FIELD_V2, FIELD_V2 + "    priority = models.IntegerField(blank=True, null=True)\n"),
+        "app/lists/migrations/0003_item_priority.py": MIGRATION_V3_ADD,
+        "app/lists/migrations/0004_fails.py": MIGRATION_V3_FAIL,
+    })
+    return {"repo": repo, "v1": repo_head(), "v2": v2, "v3-broken": v3_broken, "v3-migration": v3_migration}
+
+
+def deploy(releases, version, *extra):
+    return try_playbook("site.yml", "-e", "deploy_target=staging", "-e", f"app_repo={releases['repo']}",
+                        "-e", f"app_version={releases[version]}", *extra)
+
+
+def health(site):
+    status, _, body = site.request("GET", "/health/")
+    return status, json.loads(body)
+
+
+def query(site, sql):
+    """A read-only query on the site's database, on the server."""
+    script = ("import json, sqlite3, sys; db = sqlite3.connect(f'file:{sys.argv[1]}?mode=ro', uri=True); "
+              "print(json.dumps(db.execute(sys.argv[2]).fetchall()))")
+    out = site.host.check_output(f"python3 -c {quote(script)} {site.data_dir}/db.sqlite3 {quote(sql)}")
+    return json.loads(out)
+
+
+def quote(text):
+    return "'" + text.replace("'", "'\\''") + "'"
+
+
+def database_state(site):
+    return {
+        "migrations": query(site, "select app, name from django_migrations order by id"),
+        "item_columns": [row[1] for row in query(site, "pragma table_info(lists_item)")],
+        "items": query(site, "select id, text, list_id from lists_item order by id"),
+    }
+
+
+def assert_serves(site, releases, version):
+    status, report = health(site)
+    assert (status, report["revision"], report["database"]) == (200, releases[version], "ok")
+    assert site.host.file(f"{site.root}/current").linked_to == f"{site.root}/releases/{releases[version]}"
+
+
+def test_v1_serves_and_is_healthy(staging_site, releases):
+    assert_serves(staging_site, releases, "v1")
+    state["list_before_v2"] = staging_site.start_list("made-on-v1")
+
+
+def test_v2_with_a_migration_deploys_under_load_without_a_failed_request(staging_site, releases):
+    site = staging_site
+    with Load(f"https://{site.domain}:{site.https_port}/", connect_to=("127.0.0.1", site.https_port)) as load:
+        rc, output = deploy(releases, "v2")
+    summary = load.summary()
+    print("load during the v1 -> v2 deploy:", summary)
+    assert rc == 0, output[-3000:]
+    assert summary["requests"] >= 100
+    assert summary["failed"] == 0, summary
+    assert_serves(site, releases, "v2")
+    assert "release v2" in site.request("GET", "/")[2]
+    assert ["lists", "0002_item_note"] in database_state(site)["migrations"]
+    status, _, body = site.request("GET", state["list_before_v2"])
+    assert status == 200 and "made-on-v1" in body
+    backups = site.host.check_output(f"ls {site.data_dir}/backups").split()
+    assert any(name.endswith(f"-before-{releases['v2'][:12]}-from-{releases['v1'][:12]}.sqlite3") for name in backups)
+    state["list_on_v2"] = site.start_list("made-on-v2")
+
+
+def test_a_broken_release_is_reverted_automatically(staging_site, releases):
+    site = staging_site
+    before = database_state(site)
+    with Load(f"https://{site.domain}:{site.https_port}/health/",
+              connect_to=("127.0.0.1", site.https_port)) as load:
+        rc, output = deploy(releases, "v3-broken")
+    print("health requests during the broken deploy and its revert:", load.summary())
+    assert rc != 0
+    assert f"The deploy of {releases['v3-broken'][:12]}" in output
+    assert f"Reverted: the site serves {releases['v2'][:12]} again" in output
+    assert_serves(site, releases, "v2")
+    assert database_state(site) == before
+    assert site.host.file(f"{site.root}/releases/{releases['v3-broken']}/FAILED").exists
+
+
+def test_a_failing_migration_leaves_the_database_untouched(staging_site, releases):
+    site = staging_site
+    before = database_state(site)
+    rc, output = deploy(releases, "v3-migration")
+    assert rc != 0
+    assert "Apply the release's database migrations" in output
+    assert "this data migration fails on purpose" in output
+    assert "the database was restored from" in output
+    # 0003 succeeded before 0004 failed: the restore undid it.
+    assert database_state(site) == before
+    assert "priority" not in before["item_columns"]
+    assert_serves(site, releases, "v2")
+    assert site.host.file(f"{site.root}/releases/{releases['v3-migration']}/FAILED").exists
+
+
+def lock_path(site):
+    return f"/run/lock/deploy-{site.domain}.lock"
+
+
+def test_a_concurrent_deploy_is_refused_by_the_lock(staging_site, releases):
+    """The first run (site.yml) takes the lock after provisioning; the second
+    (deploy.yml alone) reaches it while the first still deploys."""
+    site = staging_site
+    first = subprocess.Popen(
+        ["ansible-playbook", "-i", str(INVENTORY_DIR), "site.yml", "-e", "deploy_target=staging",
+         "-e", f"app_repo={releases['repo']}", "-e", f"app_version={releases['v2']}"],
+        cwd=PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    while not site.host.file(lock_path(site)).exists:
+        assert first.poll() is None, "the first deploy ended before it took the lock"
+        assert time.monotonic() < deadline, "the first deploy never took the lock"
+        time.sleep(0.2)
+    holder = site.host.file(lock_path(site)).content_string.strip()
+
+    rc, output = try_playbook("playbooks/deploy.yml", "-e", "deploy_target=staging",
+                              "-e", f"app_repo={releases['repo']}", "-e", f"app_version={releases['v2']}")
+    first_output, _ = first.communicate(timeout=600)
+    assert rc != 0
+    assert f"is being deployed by {holder}" in output
+    assert "since 20" in holder
+    assert first.returncode == 0, first_output[-3000:]
+    assert not site.host.file(lock_path(site)).exists
+
+
+def test_a_stale_lock_is_cleared_only_when_asked(staging_site, releases):
+    site = staging_site
+    site.host.check_output(f"echo 'someone@elsewhere since 2026-01-01T00:00:00Z' > {lock_path(site)}")
+    rc, output = deploy(releases, "v2")
+    assert rc != 0
+    assert "is being deployed by someone@elsewhere since 2026-01-01T00:00:00Z" in output
+    run_playbook("site.yml", "-e", "deploy_target=staging", "-e", f"app_repo={releases['repo']}",
+                 "-e", f"app_version={releases['v2']}", "-e", "release_break_lock=true")
+    assert not site.host.file(lock_path(site)).exists
+    assert_serves(site, releases, "v2")
+
+
+def test_the_deploy_log_records_each_deploy(staging_site, releases):
+    log = staging_site.host.file(f"{staging_site.root}/deploy.log").content_string.splitlines()
+    short = {name: sha[:12] for name, sha in releases.items() if name != "repo"}
+    expected = [
+        ("none", short["v1"], "ok"),
+        (short["v1"], short["v2"], "ok"),
+        (short["v2"], short["v3-broken"], "failed"),
+        (short["v2"], short["v3-migration"], "failed"),
+    ]
+    entries = [line.split() for line in log]
+    assert [(e[3], e[5], e[6]) for e in entries] == expected, log
+    assert all(e[2] == "deploy" and "@" in e[1] and e[0].startswith("20") for e in entries)
+
+
+def rollback(*extra):
+    return try_playbook("playbooks/rollback.yml", "-e", "deploy_target=staging", *extra)
+
+
+def test_a_rollback_behind_the_schema_is_refused_unless_the_backup_is_restored(staging_site, releases):
+    """To the previous release (refused), then to a named one with the
+    backup taken before v2 restored."""
+    site = staging_site
+    # The release before v2 is v1: "previous" finds it, and the database is
+    # ahead of it.
+    rc, output = rollback()
+    assert rc != 0
+    assert f"{releases['v1'][:12]} is behind the database" in output
+    assert "lists.0002_item_note" in output
+    assert "-e rollback_restore_database=true" in output
+    assert_serves(site, releases, "v2")
+
+    rc, output = rollback("-e", f"rollback_to={releases['v1']}", "-e", "rollback_restore_database=true")
+    assert rc == 0, output[-3000:]
+    assert_serves(site, releases, "v1")
+    after = database_state(site)
+    assert ["lists", "0002_item_note"] not in after["migrations"]
+    assert "note" not in after["item_columns"]
+    # The backup was taken when v2 was deployed: what v1 wrote is there,
+    # what was written on v2 is gone, as the operator was told.
+    status, _, body = site.request("GET", state["list_before_v2"])
+    assert status == 200 and "made-on-v1" in body
+    assert site.request("GET", state["list_on_v2"])[0] == 404
+    log = site.host.file(f"{site.root}/deploy.log").content_string.splitlines()
+    assert log[-1].split()[2:] == ["rollback", releases["v2"][:12], "->", releases["v1"][:12], "ok"]
+
+
+def test_old_and_failed_releases_are_pruned(staging_site, releases):
+    """release_keep is 2 here: v1 (current) and v2 (previous) stay; the two
+    failed v3 releases went when the rollback succeeded."""
+    site = staging_site
+    kept = site.host.check_output(f"ls {site.root}/releases").split()
+    assert sorted(kept) == sorted([releases["v1"], releases["v2"]])
+    assert site.host.file(f"{site.root}/previous").linked_to == f"{site.root}/releases/{releases['v2']}"
+
+
+
+def test_a_rollback_to_a_release_ahead_of_the_schema_is_refused(staging_site, releases):
+    """Now v2 is "previous", but the database is v1's: going to v2 needs its
+    migration, which is a deploy's job (with a backup), not a rollback's."""
+    rc, output = rollback()
+    assert rc != 0
+    assert "needs migrations the database does not have" in output
+    assert "lists.0002_item_note" in output
+    assert_serves(staging_site, releases, "v1")
