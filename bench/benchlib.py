@@ -1,0 +1,452 @@
+"""Helpers for bench/benchmark: throwaway servers, deploys (Ansible and the
+shell floor), the visitor's view of a site, loads, and the profile_tasks
+recap. Everything here talks to containers named bench-* that it created,
+publishes only 127.0.0.1 ports, and sends traffic only to loopback."""
+
+import http.client
+import json
+import os
+import re
+import shutil
+import socket
+import ssl
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BENCH = REPO / "bench"
+VENV_BIN = Path(os.environ.get("SUPERLISTS_VENV", REPO / ".venv")) / "bin"
+IMAGE = os.environ.get("TESTHOST_IMAGE", "superlists-testhost:bookworm")
+DOMAIN = "superlists-staging.localhost"
+SITE_USER = "elspeth"
+SERVICE_USER = "superlists-staging"
+CSS = "/static/bootstrap/css/bootstrap.min.css"
+
+MIGRATION = '''from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [("lists", "0001_initial")]
+    operations = [migrations.AddField("item", "bench_note", models.TextField(blank=True, null=True))]
+'''
+FIELD = "    list = models.ForeignKey(List, on_delete=models.CASCADE)\n"
+
+
+class Broken(Exception):
+    """Something the benchmark needs did not work: a deploy failed, a site
+    does not serve what it should, a container did not start."""
+
+
+def site_root(domain=DOMAIN):
+    return f"/home/{SITE_USER}/sites/{domain}"
+
+
+# --- processes -------------------------------------------------------------
+
+@dataclass
+class Timed:
+    seconds: float
+    output: str
+
+
+def run_timed(cmd, log, what, env=None, cwd=REPO, timeout=1800):
+    """Run cmd, time it, keep its output in the file log; Broken if it fails."""
+    started = time.monotonic()
+    try:
+        result = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        Path(log).write_text(exc.output or "")
+        raise Broken(f"{what} took longer than {timeout} s (log: {log})") from None
+    seconds = time.monotonic() - started
+    Path(log).write_text(f"$ {' '.join(map(str, cmd))}\n# {seconds:.2f} s, exit {result.returncode}\n"
+                         + result.stdout)
+    if result.returncode != 0:
+        tail = "\n".join(result.stdout.splitlines()[-25:])
+        raise Broken(f"{what} failed (exit {result.returncode}, log: {log}):\n{tail}")
+    return Timed(seconds, result.stdout)
+
+
+def sh(*cmd, check=True, input=None):
+    result = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, input=input)
+    if check and result.returncode != 0:
+        raise Broken(f"{' '.join(cmd)} failed: {result.stderr.strip()[-1500:]}")
+    return result.stdout.strip()
+
+
+# --- containers ------------------------------------------------------------
+
+def port_free(port):
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+class Containers:
+    """The throwaway servers this run made (names start with bench-), and
+    only those: removed by name when done."""
+
+    def __init__(self, log_dir):
+        self.names = []
+        self.log_dir = Path(log_dir)
+
+    def create(self, name, ports):
+        """A fresh systemd container from IMAGE, as scripts/testhost makes
+        them; ports maps a container port to a 127.0.0.1 port."""
+        assert name.startswith("bench-"), name
+        self.remove(name)  # a leftover of an interrupted run of this benchmark
+        for host_port in ports.values():
+            assert 19000 <= host_port <= 19999, host_port
+            if not port_free(host_port):
+                raise Broken(f"127.0.0.1:{host_port} is taken: stop what listens there, or remove "
+                             f"the bench-* container left over by an interrupted run")
+        publish = [f"127.0.0.1:{host}:{inside}" for inside, host in ports.items()]
+        run_timed([str(REPO / "scripts/testhost"), name, *publish], self.log_dir / f"create-{name}.log",
+                  f"starting the container {name}", env={**os.environ, "TESTHOST_IMAGE": IMAGE})
+        self.names.append(name)
+        return name
+
+    def remove(self, name):
+        if subprocess.run(["docker", "container", "inspect", name], capture_output=True).returncode == 0:
+            subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+        if name in self.names:
+            self.names.remove(name)
+
+    def remove_all(self):
+        for name in list(self.names):
+            self.remove(name)
+
+
+# --- what is deployed --------------------------------------------------------
+
+def git(repo, *args):
+    return subprocess.run(["git", "-C", str(repo), "-c", "user.name=bench", "-c", "user.email=bench@example.invalid",
+                           *args], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def scratch_releases(scratch):
+    """A clone of this repository (so a commit made meanwhile changes
+    nothing) and, on top of its HEAD, a new version: a commit that adds a
+    field and its migration. Returns (repo, base commit, new commit)."""
+    repo = Path(scratch) / "repo"
+    subprocess.run(["git", "clone", "--quiet", str(REPO), str(repo)], check=True)
+    base = git(repo, "rev-parse", "HEAD")
+    models = repo / "app/lists/models.py"
+    text = models.read_text()
+    if FIELD not in text:
+        raise Broken("app/lists/models.py changed: the benchmark's new-version commit no longer applies")
+    models.write_text(text.replace(FIELD, FIELD + "    bench_note = models.TextField(blank=True, null=True)\n"))
+    (repo / "app/lists/migrations/0002_item_bench_note.py").write_text(MIGRATION)
+    git(repo, "add", "-A")
+    git(repo, "commit", "--quiet", "-m", "bench: a field and its migration")
+    return repo, base, git(repo, "rev-parse", "HEAD")
+
+
+# --- deploys ---------------------------------------------------------------
+
+def write_inventory(path, hosts):
+    """hosts: [(inventory host name, container)], all in group staging, like
+    inventory/local/hosts.yml."""
+    lines = ["---", "# Written by bench/benchmark.", "staging:", "  hosts:"]
+    for name, container in hosts:
+        lines += [f"    {name}:",
+                  "      ansible_connection: community.docker.docker",
+                  f"      ansible_host: {container}",
+                  f"      host_hardening_ssh_allow_users: [{SITE_USER}]"]
+    Path(path).write_text("\n".join(lines) + "\n")
+    return path
+
+
+@dataclass
+class AnsibleRun:
+    seconds: float
+    tasks: list  # [(task name, seconds)] from profile_tasks, in the order printed
+    recap: dict  # host -> {ok, changed, skipped, ...}
+    log: str
+
+
+def ansible_env():
+    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1",
+           "ANSIBLE_FORCE_COLOR": "0", "PROFILE_TASKS_TASK_OUTPUT_LIMIT": "all",
+           "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env.pop("ANSIBLE_STDOUT_CALLBACK", None)
+    return env
+
+
+def ansible_deploy(inventory, repo, commit, log, what):
+    """site.yml, as an operator runs it, for commit of repo. Timed from the
+    start of ansible-playbook to its end (which is after the health gate)."""
+    timed = run_timed([str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), "site.yml",
+                       "-e", f"app_repo={repo}", "-e", f"app_version={commit}"],
+                      log, what, env=ansible_env())
+    return AnsibleRun(timed.seconds, parse_profile(timed.output), parse_recap(timed.output), str(log))
+
+
+def floor_deploy(container, repo, commit, log, what):
+    return run_timed([str(BENCH / "floor-deploy.sh"), container, str(repo), commit], log, what).seconds
+
+
+PROFILE_LINE = re.compile(r"^(.*) -+ (\d+\.\d+)s$")
+RECAP_LINE = re.compile(r"^(\S+)\s+:\s+(.*)$")
+
+
+def parse_profile(output):
+    """The per-task times of profile_tasks' TASKS RECAP."""
+    lines = output.splitlines()
+    try:
+        start = next(i for i, line in enumerate(lines) if line.startswith("TASKS RECAP"))
+    except StopIteration:
+        return []
+    tasks = []
+    for line in lines[start + 1:]:
+        match = PROFILE_LINE.match(line.rstrip())
+        if match:
+            tasks.append((match.group(1).strip(), float(match.group(2))))
+    return tasks
+
+
+def parse_recap(output):
+    lines = output.splitlines()
+    recap = {}
+    try:
+        start = next(i for i, line in enumerate(lines) if line.startswith("PLAY RECAP"))
+    except StopIteration:
+        return recap
+    for line in lines[start + 1:]:
+        match = RECAP_LINE.match(line.strip())
+        if not match:
+            break
+        recap[match.group(1)] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(2))}
+    return recap
+
+
+def role_of(task_name):
+    return task_name.split(" : ", 1)[0] if " : " in task_name else "(play)"
+
+
+# --- the visitor's view ------------------------------------------------------
+
+def _context():
+    context = ssl.create_default_context()
+    context.check_hostname = False  # self-signed certificates: reachability, not trust
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def get(port, path, domain=DOMAIN, https=True, timeout=10):
+    """GET path from 127.0.0.1:port by the site's domain (SNI and Host)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    if https:
+        sock = _context().wrap_socket(sock, server_hostname=domain)
+    conn = http.client.HTTPConnection(domain, port, timeout=timeout)
+    conn.sock = sock
+    conn.request("GET", path, headers={"Host": f"{domain}:{port}"})
+    response = conn.getresponse()
+    body = response.read()
+    conn.close()
+    return response.status, {k.lower(): v for k, v in response.getheaders()}, body
+
+
+VOLATILE = {"date", "content-length", "etag", "last-modified", "set-cookie", "server", "connection", "accept-ranges"}
+
+
+def visitor_view(port, commit, domain=DOMAIN, wait=20):
+    """What a visitor sees on 127.0.0.1:port over HTTPS, checked: the home
+    page, a static file, /health/ naming commit, and a 404 that is not a
+    debug page. Returns the statuses and header names (for comparing two
+    deployments); Broken when the site does not serve as it should."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            home = get(port, "/", domain)
+            break
+        except OSError as exc:
+            if time.monotonic() > deadline:
+                raise Broken(f"nothing answers on 127.0.0.1:{port}: {exc!r}") from None
+            time.sleep(0.5)
+    css = get(port, CSS, domain)
+    health = get(port, "/health/", domain)
+    missing = get(port, "/lists/987654321/", domain)
+    problems = []
+    if home[0] != 200 or b"To-Do" not in home[2]:
+        problems.append(f"/ -> {home[0]}")
+    if css[0] != 200 or len(css[2]) < 100_000:
+        problems.append(f"{CSS} -> {css[0]}, {len(css[2])} bytes")
+    try:
+        revision = json.loads(health[2]).get("revision")
+    except ValueError:
+        revision = None
+    if health[0] != 200 or revision != commit:
+        problems.append(f"/health/ -> {health[0]}, revision {revision}, expected {commit[:12]}")
+    if missing[0] != 404 or b"URLconf" in missing[2] or b"Traceback" in missing[2]:
+        problems.append(f"/lists/987654321/ -> {missing[0]} (a debug page?)")
+    if problems:
+        raise Broken(f"the site on 127.0.0.1:{port} does not serve as it should: " + "; ".join(problems))
+    return {path: [status, sorted(set(headers) - VOLATILE)]
+            for path, (status, headers, _) in {"/": home, CSS: css, "/health/": health,
+                                               "/lists/<missing>/": missing}.items()}
+
+
+def compare_views(a, b):
+    """Differences between two visitor views, as text lines."""
+    out = []
+    for path in sorted(set(a) | set(b)):
+        if a.get(path) != b.get(path):
+            out.append(f"{path}: {a.get(path)} != {b.get(path)}")
+    return out
+
+
+def docker_exec(container, *cmd, user=None, input=None):
+    return sh("docker", "exec", *(["-i"] if input is not None else []), *(["-u", user] if user else []),
+              container, *cmd, input=input)
+
+
+def make_list(container, items=10, domain=DOMAIN):
+    """A to-do list with some items, made through the site's manage command;
+    returns its path."""
+    code = ("from lists.models import Item, List; lst = List.objects.create(); "
+            f"[Item.objects.create(list=lst, text=f'bench item {{i}}') for i in range({items})]; "
+            "print(lst.get_absolute_url())")
+    return docker_exec(container, "sudo", "-u", SERVICE_USER, f"{site_root(domain)}/manage", "shell", "-c",
+                       code).splitlines()[-1]
+
+
+# --- runserver, the book's staging hack --------------------------------------
+
+RUNSERVER_PID = "/tmp/bench-runserver.pid"
+
+
+def start_runserver(container, port_inside=8000, domain=DOMAIN):
+    """Django's development server on the same container, with the deployed
+    release, settings and database, DEBUG off; --insecure so it serves the
+    static files itself, and plain HTTP (it has no TLS, and the HTTPS
+    redirect setting is left out). The firewall gets a rule for its port
+    while it runs."""
+    root = site_root(domain)
+    script = (f"echo $$ > {RUNSERVER_PID}; set -a; . {root}/shared/env; . {root}/shared/secret.env; "
+              f". {root}/shared/vault.env; set +a; unset DJANGO_HTTPS; cd {root}/current; "
+              f"exec .venv/bin/python manage.py runserver 0.0.0.0:{port_inside} --insecure --noreload "
+              f">/tmp/bench-runserver.log 2>&1")
+    sh("docker", "exec", "-d", container, "sudo", "-u", SERVICE_USER, "bash", "-c", script)
+    # Opened only while it runs; stop_runserver reloads the firewall's rules.
+    subprocess.run(["docker", "exec", container, "nft", "insert", "rule", "inet", "host_firewall", "input",
+                    "tcp", "dport", str(port_inside), "accept"], capture_output=True)
+
+
+def stop_runserver(container):
+    pid = subprocess.run(["docker", "exec", container, "cat", RUNSERVER_PID], capture_output=True, text=True)
+    if pid.returncode == 0 and pid.stdout.strip().isdigit():
+        subprocess.run(["docker", "exec", container, "kill", pid.stdout.strip()], capture_output=True)
+    subprocess.run(["docker", "exec", container, "sh", "-c",
+                    "[ ! -f /etc/nftables.conf ] || nft -f /etc/nftables.conf"], capture_output=True)
+
+
+def wait_until_answers(port, path, https, domain=DOMAIN, wait=30):
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            status = get(port, path, domain, https=https)[0]
+            if status == 200:
+                return
+            problem = f"status {status}"
+        except OSError as exc:
+            problem = repr(exc)
+        if time.monotonic() > deadline:
+            raise Broken(f"127.0.0.1:{port}{path} does not answer: {problem}")
+        time.sleep(0.3)
+
+
+# --- load --------------------------------------------------------------------
+
+def container_cpu(container):
+    """A function returning the CPU seconds the container (every process in
+    it, docker exec'd ones too) has used so far, read from its cgroup; None
+    when the cgroup is not found."""
+    cid = sh("docker", "inspect", "-f", "{{.Id}}", container)
+    for path, scale in [(f"/sys/fs/cgroup/cpuacct/docker/{cid}/cpuacct.usage", 1e-9),
+                        (f"/sys/fs/cgroup/cpu,cpuacct/docker/{cid}/cpuacct.usage", 1e-9),
+                        (f"/sys/fs/cgroup/system.slice/docker-{cid}.scope/cpu.stat", 1e-6),
+                        (f"/sys/fs/cgroup/docker/{cid}/cpu.stat", 1e-6)]:
+        if Path(path).exists():
+            def read(path=path, scale=scale):
+                text = Path(path).read_text()
+                if path.endswith("cpu.stat"):
+                    text = next(line.split()[1] for line in text.splitlines() if line.startswith("usage_usec"))
+                return int(text.strip()) * scale
+            return read
+    return None
+
+
+def measure_load(url, port, seconds, concurrency, warmup=1.0, server_cpu=None):
+    """A bounded load (bench/httpload.py) on url through 127.0.0.1:port for
+    warmup + seconds; the figures are over the last `seconds` only.
+    server_cpu: a container_cpu() reader, for the server's CPU per request."""
+    sys.path.insert(0, str(BENCH))
+    from httpload import Load
+
+    load = Load(url, connect_to=("127.0.0.1", port), concurrency=concurrency)
+    with load:
+        time.sleep(warmup)
+        server0 = server_cpu() if server_cpu else None
+        since, cpu0 = time.monotonic(), time.process_time()
+        time.sleep(seconds)
+        until, cpu1 = time.monotonic(), time.process_time()
+        server1 = server_cpu() if server_cpu else None
+    summary = load.summary(since, until)
+    window = until - since
+    summary["seconds"] = round(window, 2)
+    summary["rps"] = round(summary["requests"] / window, 1)
+    # The load's own CPU (this process, every thread), in cores: near 1.0
+    # means the client, not the server, sets the rate (Python's GIL).
+    summary["client_cpu"] = round((cpu1 - cpu0) / window, 2)
+    # The server's CPU (the whole container), in cores, and per request: what
+    # a request costs the server, whatever limits the rate on this machine.
+    if server0 is not None and summary["requests"]:
+        summary["server_cpu"] = round((server1 - server0) / window, 2)
+        summary["server_ms_per_request"] = round(1000 * (server1 - server0) / summary["requests"], 2)
+    else:
+        summary["server_cpu"] = summary["server_ms_per_request"] = None
+    return summary
+
+
+# --- the machine ---------------------------------------------------------------
+
+def machine():
+    def out(*cmd):
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, timeout=20).stdout.rstrip()
+        except (OSError, subprocess.TimeoutExpired):
+            return "?"
+
+    cpu = "?"
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {
+        "nproc": out("nproc"),
+        "cpu": cpu,
+        "free -g": out("free", "-g"),
+        "kernel": out("uname", "-srm"),
+        "docker": out("docker", "version", "--format", "client {{.Client.Version}}, server {{.Server.Version}}"),
+        "ansible": out(str(VENV_BIN / "ansible-playbook"), "--version").splitlines()[0:1],
+        "image": IMAGE,
+        "load average at start": out("cat", "/proc/loadavg"),
+    }
+
+
+def median(values):
+    return statistics.median(values) if values else None
+
+
+def which(name):
+    return shutil.which(name)
