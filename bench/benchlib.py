@@ -7,6 +7,7 @@ import http.client
 import json
 import os
 import re
+import resource
 import shutil
 import socket
 import ssl
@@ -30,8 +31,8 @@ MIGRATION = '''from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    dependencies = [("lists", "0001_initial")]
-    operations = [migrations.AddField("item", "bench_note", models.TextField(blank=True, null=True))]
+    dependencies = [("lists", "{previous}")]
+    operations = [migrations.AddField("item", "{field}", models.TextField(blank=True, null=True))]
 '''
 FIELD = "    list = models.ForeignKey(List, on_delete=models.CASCADE)\n"
 
@@ -92,17 +93,25 @@ def port_free(port):
 
 class Containers:
     """The throwaway servers this run made (names start with bench-), and
-    only those: removed by name when done."""
+    only those: removed by name when done.
+
+    remove() stops a container at once (SIGKILL: from then on it uses no
+    CPU and holds no port) and leaves deleting its files to remove_all(), at
+    the end, for all of them in one docker call: deleting a deployed
+    container's files takes seconds (6-8 s on a busy 2-core machine), and
+    about as long for several at once as for one. So a run gives each
+    container a name of its own."""
 
     def __init__(self, log_dir):
-        self.names = []
+        self.names = []  # running
+        self.stopped = []  # stopped, files not yet deleted
         self.log_dir = Path(log_dir)
 
     def create(self, name, ports):
         """A fresh systemd container from IMAGE, as scripts/testhost makes
         them; ports maps a container port to a 127.0.0.1 port."""
         assert name.startswith("bench-"), name
-        self.remove(name)  # a leftover of an interrupted run of this benchmark
+        self.delete(name)  # a leftover of an interrupted run of this benchmark
         for host_port in ports.values():
             assert 19000 <= host_port <= 19999, host_port
             if not port_free(host_port):
@@ -114,15 +123,29 @@ class Containers:
         self.names.append(name)
         return name
 
-    def remove(self, name):
+    def delete(self, name):
+        """Stop and delete the container name now, if there is one."""
         if subprocess.run(["docker", "container", "inspect", name], capture_output=True).returncode == 0:
             subprocess.run(["docker", "rm", "-f", name], capture_output=True)
-        if name in self.names:
-            self.names.remove(name)
+        for names in (self.names, self.stopped):
+            if name in names:
+                names.remove(name)
+
+    def remove(self, *names):
+        """Stop these containers of this run now; remove_all deletes them."""
+        names = [name for name in names if name in self.names]
+        if names:
+            subprocess.run(["docker", "kill", *names], capture_output=True)
+            for name in names:
+                self.names.remove(name)
+                self.stopped.append(name)
 
     def remove_all(self):
-        for name in list(self.names):
-            self.remove(name)
+        """Delete every container of this run, in one docker call."""
+        names = self.names + self.stopped
+        if names:
+            subprocess.run(["docker", "rm", "-f", *names], capture_output=True)
+        self.names, self.stopped = [], []
 
 
 # --- what is deployed --------------------------------------------------------
@@ -132,22 +155,40 @@ def git(repo, *args):
                            *args], check=True, capture_output=True, text=True).stdout.strip()
 
 
-def scratch_releases(scratch):
+def scratch_chain(scratch, count):
     """A clone of this repository (so a commit made meanwhile changes
-    nothing) and, on top of its HEAD, a new version: a commit that adds a
-    field and its migration. Returns (repo, base commit, new commit)."""
+    nothing) and, on top of its HEAD, count new versions, one after the
+    other: each commit adds a field to Item and its migration (the first
+    `bench_note`, then `bench_note_2`, ...). Returns (repo, base commit,
+    [new commits, oldest first])."""
     repo = Path(scratch) / "repo"
     subprocess.run(["git", "clone", "--quiet", str(REPO), str(repo)], check=True)
     base = git(repo, "rev-parse", "HEAD")
     models = repo / "app/lists/models.py"
-    text = models.read_text()
-    if FIELD not in text:
+    migrations = repo / "app/lists/migrations"
+    if FIELD not in models.read_text():
         raise Broken("app/lists/models.py changed: the benchmark's new-version commit no longer applies")
-    models.write_text(text.replace(FIELD, FIELD + "    bench_note = models.TextField(blank=True, null=True)\n"))
-    (repo / "app/lists/migrations/0002_item_bench_note.py").write_text(MIGRATION)
-    git(repo, "add", "-A")
-    git(repo, "commit", "--quiet", "-m", "bench: a field and its migration")
-    return repo, base, git(repo, "rev-parse", "HEAD")
+    previous = max((p.stem for p in migrations.glob("[0-9][0-9][0-9][0-9]_*.py")), default=None)
+    if previous is None:
+        raise Broken("app/lists/migrations/ holds no migration: the benchmark's new-version commit no longer applies")
+    commits = []
+    for k in range(1, count + 1):
+        field = "bench_note" if k == 1 else f"bench_note_{k}"
+        name = f"{int(previous[:4]) + 1:04d}_item_{field}"
+        models.write_text(models.read_text().replace(
+            FIELD, FIELD + f"    {field} = models.TextField(blank=True, null=True)\n"))
+        (migrations / f"{name}.py").write_text(MIGRATION.format(previous=previous, field=field))
+        git(repo, "add", "-A")
+        git(repo, "commit", "--quiet", "-m", f"bench: new version {k}, a field and its migration")
+        commits.append(git(repo, "rev-parse", "HEAD"))
+        previous = name
+    return repo, base, commits
+
+
+def scratch_releases(scratch):
+    """scratch_chain with one new version: (repo, base commit, new commit)."""
+    repo, base, commits = scratch_chain(scratch, 1)
+    return repo, base, commits[0]
 
 
 # --- deploys ---------------------------------------------------------------
@@ -171,6 +212,7 @@ class AnsibleRun:
     tasks: list  # [(task name, seconds)] from profile_tasks, in the order printed
     recap: dict  # host -> {ok, changed, skipped, ...}
     log: str
+    cpu: float = None  # CPU seconds: ansible-playbook's processes and the servers' containers
 
 
 def ansible_env():
@@ -181,13 +223,24 @@ def ansible_env():
     return env
 
 
-def ansible_deploy(inventory, repo, commit, log, what):
+def children_cpu():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def ansible_deploy(inventory, repo, commit, log, what, containers=()):
     """site.yml, as an operator runs it, for commit of repo. Timed from the
-    start of ansible-playbook to its end (which is after the health gate)."""
+    start of ansible-playbook to its end (which is after the health gate).
+    Also counts the CPU it cost: ansible-playbook's own processes, and the
+    containers named (read from their cgroups; left out where unreadable)."""
+    readers = [reader for reader in map(container_cpu, containers) if reader]
+    before = children_cpu() + sum(read() for read in readers)
     timed = run_timed([str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), "site.yml",
                        "-e", f"app_repo={repo}", "-e", f"app_version={commit}"],
                       log, what, env=ansible_env())
-    return AnsibleRun(timed.seconds, parse_profile(timed.output), parse_recap(timed.output), str(log))
+    cpu = children_cpu() + sum(read() for read in readers) - before
+    return AnsibleRun(timed.seconds, parse_profile(timed.output), parse_recap(timed.output), str(log),
+                      round(cpu, 1))
 
 
 def floor_deploy(container, repo, commit, log, what):
