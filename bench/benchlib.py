@@ -36,6 +36,12 @@ class Migration(migrations.Migration):
 '''
 FIELD = "    list = models.ForeignKey(List, on_delete=models.CASCADE)\n"
 
+# The Ansible side: the checkout whose site.yml, roles, group_vars and
+# ansible.cfg are run (bench/benchmark --tree; this one by default), and
+# environment added to every ansible-playbook run (--ansible-env).
+ANSIBLE_TREE = REPO
+ANSIBLE_EXTRA_ENV = {}
+
 
 class Broken(Exception):
     """Something the benchmark needs did not work: a deploy failed, a site
@@ -54,8 +60,9 @@ class Timed:
     output: str
 
 
-def run_timed(cmd, log, what, env=None, cwd=REPO, timeout=1800):
-    """Run cmd, time it, keep its output in the file log; Broken if it fails."""
+def run_timed(cmd, log, what, env=None, cwd=REPO, timeout=1800, note=""):
+    """Run cmd, time it, keep its output in the file log (after the command,
+    note and the time); Broken if it fails."""
     started = time.monotonic()
     try:
         result = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -64,8 +71,8 @@ def run_timed(cmd, log, what, env=None, cwd=REPO, timeout=1800):
         Path(log).write_text(exc.output or "")
         raise Broken(f"{what} took longer than {timeout} s (log: {log})") from None
     seconds = time.monotonic() - started
-    Path(log).write_text(f"$ {' '.join(map(str, cmd))}\n# {seconds:.2f} s, exit {result.returncode}\n"
-                         + result.stdout)
+    head = f"$ {' '.join(map(str, cmd))}\n" + (f"# {note}\n" if note else "")
+    Path(log).write_text(f"{head}# {seconds:.2f} s, exit {result.returncode}\n" + result.stdout)
     if result.returncode != 0:
         tail = "\n".join(result.stdout.splitlines()[-25:])
         raise Broken(f"{what} failed (exit {result.returncode}, log: {log}):\n{tail}")
@@ -215,12 +222,47 @@ class AnsibleRun:
     cpu: float = None  # CPU seconds: ansible-playbook's processes and the servers' containers
 
 
+def configure_ansible(tree=None, extra_env=None):
+    """Measure the Ansible side of another checkout (its site.yml, roles,
+    group_vars and ansible.cfg; the app commits stay this repository's), and
+    add extra_env ({name: value}) to every ansible-playbook run."""
+    global ANSIBLE_TREE, ANSIBLE_EXTRA_ENV
+    ANSIBLE_TREE = Path(tree).resolve() if tree else REPO
+    ANSIBLE_EXTRA_ENV = dict(extra_env or {})
+    for name in ("site.yml", "ansible.cfg"):
+        if not (ANSIBLE_TREE / name).is_file():
+            raise Broken(f"{ANSIBLE_TREE} has no {name}: not a checkout of this repository")
+
+
 def ansible_env():
-    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1",
+    env = {**os.environ, "ANSIBLE_CONFIG": str(ANSIBLE_TREE / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1",
            "ANSIBLE_FORCE_COLOR": "0", "PROFILE_TASKS_TASK_OUTPUT_LIMIT": "all",
            "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     env.pop("ANSIBLE_STDOUT_CALLBACK", None)
+    env.update(ANSIBLE_EXTRA_ENV)
     return env
+
+
+def ansible_note():
+    """The Ansible side's tree and extra environment, for each run's log."""
+    return (f"tree {ANSIBLE_TREE}; extra environment: "
+            + (" ".join(f"{k}={v}" for k, v in ANSIBLE_EXTRA_ENV.items()) or "none"))
+
+
+def ansible_side(log):
+    """What the Ansible side runs: the tree, its commit and whether it has
+    uncommitted changes, the extra environment, and the settings that differ
+    from Ansible's defaults as ansible-config sees them with that
+    environment (kept whole in the file log)."""
+    timed = run_timed([str(VENV_BIN / "ansible-config"), "dump", "--only-changed"], log,
+                      "ansible-config dump", env=ansible_env(), cwd=ANSIBLE_TREE, note=ansible_note())
+    head = subprocess.run(["git", "-C", str(ANSIBLE_TREE), "rev-parse", "HEAD"], capture_output=True, text=True)
+    status = subprocess.run(["git", "-C", str(ANSIBLE_TREE), "status", "--porcelain", "--untracked-files=no"],
+                            capture_output=True, text=True)
+    return {"tree": str(ANSIBLE_TREE), "commit": head.stdout.strip() or None,
+            "uncommitted_changes": bool(status.stdout.strip()) if status.returncode == 0 else None,
+            "extra_env": dict(ANSIBLE_EXTRA_ENV),
+            "config_changed": [line for line in timed.output.splitlines() if "=" in line]}
 
 
 def children_cpu():
@@ -229,15 +271,16 @@ def children_cpu():
 
 
 def ansible_deploy(inventory, repo, commit, log, what, containers=()):
-    """site.yml, as an operator runs it, for commit of repo. Timed from the
-    start of ansible-playbook to its end (which is after the health gate).
-    Also counts the CPU it cost: ansible-playbook's own processes, and the
+    """site.yml of the Ansible tree (this checkout unless configured), as an
+    operator runs it, for commit of repo. Timed from the start of
+    ansible-playbook to its end (which is after the health gate). Also
+    counts the CPU it cost: ansible-playbook's own processes, and the
     containers named (read from their cgroups; left out where unreadable)."""
     readers = [reader for reader in map(container_cpu, containers) if reader]
     before = children_cpu() + sum(read() for read in readers)
     timed = run_timed([str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), "site.yml",
                        "-e", f"app_repo={repo}", "-e", f"app_version={commit}"],
-                      log, what, env=ansible_env())
+                      log, what, env=ansible_env(), cwd=ANSIBLE_TREE, note=ansible_note())
     cpu = children_cpu() + sum(read() for read in readers) - before
     return AnsibleRun(timed.seconds, parse_profile(timed.output), parse_recap(timed.output), str(log),
                       round(cpu, 1))
