@@ -92,6 +92,7 @@ def test_missing_required_setting_is_refused(project, relpath, name):
         ("app_repo", ""),
         ("app_version", "--upload-pack=evil"),
         ("app_source", "rsync"),
+        ("database_engine", "mysql"),
     ],
 )
 def test_invalid_setting_is_refused(project, name, value):
@@ -132,6 +133,13 @@ def test_invalid_secret_is_refused_without_showing_it(project, secrets, name):
 def test_acme_without_an_account_email_is_refused(project, extra):
     rc, output = run_site(project, *extra)
     assert_refused_before_any_change(rc, output, "webserver_acme_email")
+
+
+@pytest.mark.parametrize("extra", [["-e", "database_engine=postgresql"],
+                                   ["-e", "database_engine=postgresql", "-e", '{"database_name": "bad name;"}']])
+def test_postgresql_without_a_database_name_is_refused(project, extra):
+    rc, output = run_site(project, *extra)
+    assert_refused_before_any_change(rc, output, "database_name")
 
 
 def connect_over_ssh_as(project, user):

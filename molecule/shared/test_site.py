@@ -112,6 +112,14 @@ def test_gunicorn_units_active_and_enabled(site):
         assert svc.is_enabled, unit
 
 
+def test_gunicorn_logs_no_error(site):
+    """Not at start, not since: e.g. no control socket it may not create
+    (gunicorn 25+ makes one by default, in a home the service user lacks)."""
+    log = site.host.check_output(f"journalctl --no-pager -q -o cat -u {site.unit}.service")
+    assert "Booting worker" in log, "gunicorn's own log lines are missing"
+    assert "[ERROR]" not in log, [line for line in log.splitlines() if "[ERROR]" in line]
+
+
 def test_gunicorn_runs_as_the_service_user(site):
     pid = site.main_pid()
     assert pid != "0"

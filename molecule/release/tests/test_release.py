@@ -1,14 +1,14 @@
 """Safe releases, in the order an operator lives them: v1 is deployed by
-converge; then v2 with a migration under load, a broken v3 and a v3 whose
-migration fails (both reverted), a concurrent deploy, a rollback to v1 with
-the database restored, pruning, and promotion. The tests run in this order
+converge; then v2 with a migration under load, a broken v3 (stopped before
+the switch, and once more with that check off, reverted after it), a v3
+whose migration fails (reverted), a concurrent deploy, a rollback to v1 with
+the database restored, pruning, and the backup hook on PostgreSQL. The tests run in this order
 and each leaves the site as the next expects."""
 
 import json
 import subprocess
 import sys
 import time
-import uuid
 
 import pytest
 
@@ -83,6 +83,11 @@ def releases(tmp_path_factory):
         "app/lists/views.py": views.replace("def home_page(request):\n",
                                             "def home_page(request):\n    raise RuntimeError('v3 is broken')\n"),
     })
+    git(repo, "checkout", "--quiet", "-b", "broken-again", v2)
+    v3_broken_late = commit(repo, "v3: a home page that fails, again", {
+        "app/lists/views.py": views.replace("def home_page(request):\n",
+                                            "def home_page(request):\n    raise RuntimeError('v3 is broken again')\n"),
+    })
     git(repo, "checkout", "--quiet", "-b", "migration-fails", v2)
     v2_models = (repo / MODELS).read_text()
     v3_migration = commit(repo, "v3: a migration that fails", {
@@ -90,7 +95,8 @@ def releases(tmp_path_factory):
         "app/lists/migrations/0003_item_priority.py": MIGRATION_V3_ADD,
         "app/lists/migrations/0004_fails.py": MIGRATION_V3_FAIL,
     })
-    return {"repo": repo, "v1": repo_head(), "v2": v2, "v3-broken": v3_broken, "v3-migration": v3_migration}
+    return {"repo": repo, "v1": repo_head(), "v2": v2, "v3-broken": v3_broken, "v3-broken-late": v3_broken_late,
+            "v3-migration": v3_migration}
 
 
 def deploy(releases, version, *extra):
@@ -153,19 +159,51 @@ def test_v2_with_a_migration_deploys_under_load_without_a_failed_request(staging
     state["list_on_v2"] = site.start_list("made-on-v2")
 
 
-def test_a_broken_release_is_reverted_automatically(staging_site, releases):
+def test_a_broken_release_is_stopped_before_the_switch(staging_site, releases):
+    """v3's home page fails: tried on its own socket, it never serves a
+    visitor. Under a load on the home page, not one request fails."""
+    site = staging_site
+    before = database_state(site)
+    with Load(f"https://{site.domain}:{site.https_port}/", connect_to=("127.0.0.1", site.https_port)) as load:
+        rc, output = deploy(releases, "v3-broken")
+    summary = load.summary()
+    print("home page requests during the broken deploy:", summary)
+    assert rc != 0
+    assert f"The deploy of {releases['v3-broken'][:12]}" in output
+    # The cause, in the run's output and in the deploy log.
+    cause = (f'failed at "Ask the new release for its home page: {releases["v3-broken"][:12]}": '
+             f"non-zero return code ({site.domain} does not serve its site: status 500")
+    assert cause in site.host.file(f"{site.root}/deploy.log").content_string.splitlines()[-1]
+    assert f"{site.domain} does not serve its site: status 500" in output
+    assert summary["requests"] >= 100
+    assert summary["failed"] == 0, summary
+    assert_serves(site, releases, "v2")
+    assert database_state(site) == before
+    assert site.host.file(f"{site.root}/releases/{releases['v3-broken']}/FAILED").exists
+    # Its own gunicorn did run, and is gone again.
+    candidate = f"{site.unit}-candidate@{releases['v3-broken']}.service"
+    assert "Booting worker" in site.host.check_output(f"journalctl --no-pager -q -o cat -u {candidate}")
+    assert site.host.run(f"systemctl is-active {candidate}").stdout.strip() == "inactive"
+
+
+def test_a_release_failing_after_the_switch_is_reverted(staging_site, releases):
+    """The same fault with the check before the switch off: the check through
+    nginx after the switch catches it, and the revert puts v2 back."""
     site = staging_site
     before = database_state(site)
     with Load(f"https://{site.domain}:{site.https_port}/health/",
               connect_to=("127.0.0.1", site.https_port)) as load:
-        rc, output = deploy(releases, "v3-broken")
-    print("health requests during the broken deploy and its revert:", load.summary())
+        rc, output = deploy(releases, "v3-broken-late", "-e", "webserver_check_before_switch=false")
+    print("health requests during the late-failing deploy and its revert:", load.summary())
     assert rc != 0
-    assert f"The deploy of {releases['v3-broken'][:12]}" in output
+    # Its own gunicorn never ran: the check after the switch caught it.
+    candidate = f"{site.unit}-candidate@{releases['v3-broken-late']}.service"
+    assert site.host.check_output(f"journalctl --no-pager -q -o cat -u {candidate}") == ""
+    assert f"The deploy of {releases['v3-broken-late'][:12]}" in output
     assert f"Reverted: the site serves {releases['v2'][:12]} again" in output
     assert_serves(site, releases, "v2")
     assert database_state(site) == before
-    assert site.host.file(f"{site.root}/releases/{releases['v3-broken']}/FAILED").exists
+    assert site.host.file(f"{site.root}/releases/{releases['v3-broken-late']}/FAILED").exists
 
 
 def test_a_failing_migration_leaves_the_database_untouched(staging_site, releases):
@@ -231,6 +269,7 @@ def test_the_deploy_log_records_each_deploy(staging_site, releases):
         ("none", short["v1"], "ok"),
         (short["v1"], short["v2"], "ok"),
         (short["v2"], short["v3-broken"], "failed"),
+        (short["v2"], short["v3-broken-late"], "failed"),
         (short["v2"], short["v3-migration"], "failed"),
     ]
     entries = [line.split() for line in log]
@@ -240,6 +279,27 @@ def test_the_deploy_log_records_each_deploy(staging_site, releases):
 
 def rollback(*extra):
     return try_playbook("playbooks/rollback.yml", "-e", "deploy_target=staging", *extra)
+
+
+def test_a_failed_rollback_puts_the_newer_database_back(staging_site, releases):
+    """A rollback to v1 that restores v1's database and then fails (its health
+    check is pointed at a closed port): the revert restores the backup the
+    rollback took first, so v2 is back with v2's schema and data."""
+    site = staging_site
+    before = database_state(site)
+    rc, output = rollback("-e", f"rollback_to={releases['v1']}", "-e", "rollback_restore_database=true",
+                          "-e", "webserver_https_port=9", "-e", "release_health_tries=2")
+    assert rc != 0
+    short = {name: sha[:12] for name, sha in releases.items() if name != "repo"}
+    # Restored first: the backup taken when v2 was deployed from v1; then,
+    # by the revert: the one the rollback took of v2's database.
+    assert "Restore the database from" in output
+    assert f"-before-{short['v2']}-from-{short['v1']}.sqlite3" in output
+    assert f"-before-{short['v1']}-from-{short['v2']}.sqlite3" in output
+    assert database_state(site) == before
+    assert site.host.file(f"{site.root}/current").linked_to == f"{site.root}/releases/{releases['v2']}"
+    assert_serves(site, releases, "v2")
+    assert not site.host.file(lock_path(site)).exists
 
 
 def test_a_rollback_behind_the_schema_is_refused_unless_the_backup_is_restored(staging_site, releases):
@@ -271,8 +331,8 @@ def test_a_rollback_behind_the_schema_is_refused_unless_the_backup_is_restored(s
 
 
 def test_old_and_failed_releases_are_pruned(staging_site, releases):
-    """release_keep is 2 here: v1 (current) and v2 (previous) stay; the two
-    failed v3 releases went when the rollback succeeded."""
+    """release_keep is 2 here: v1 (current) and v2 (previous) stay; the
+    three failed v3 releases went when the rollback succeeded."""
     site = staging_site
     kept = site.host.check_output(f"ls {site.root}/releases").split()
     assert sorted(kept) == sorted([releases["v1"], releases["v2"]])
@@ -288,3 +348,50 @@ def test_a_rollback_to_a_release_ahead_of_the_schema_is_refused(staging_site, re
     assert "needs migrations the database does not have" in output
     assert "lists.0002_item_note" in output
     assert_serves(staging_site, releases, "v1")
+
+
+def backup_hook(site, action, *extra):
+    """The database role's backup or restore tasks, as a deploy and a revert
+    run them, for a PostgreSQL database."""
+    return run_playbook(
+        str(PROJECT_DIR / "molecule/release/database-hook.yml"), "-e", f"database_action={action}",
+        "-e", f"site_service_user={site.service_user}", "-e", "database_engine=postgresql",
+        "-e", "database_name=superlists",
+        "-e", f"database_backup_dir={site.data_dir}/pg-backups", "-e", "database_keep_backups=2", *extra)
+
+
+def psql(site, sql):
+    return site.host.check_output(
+        f"runuser -u {site.service_user} -- psql --no-psqlrc --tuples-only --no-align superlists -c {quote(sql)}")
+
+
+def test_the_backup_hook_backs_up_and_restores_postgresql(staging_site, releases):
+    """The site runs on SQLite; the same hook, with database_engine:
+    postgresql, on a real PostgreSQL server: a backup named after the
+    releases, an all-or-nothing restore, and only the newest kept."""
+    site = staging_site
+    site.host.check_output("DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null")
+    site.host.check_output(f"runuser -u postgres -- createuser {site.service_user}")
+    site.host.check_output(f"runuser -u postgres -- createdb --owner={site.service_user} superlists")
+    psql(site, "create table item (id serial primary key, text text); insert into item (text) values ('kept')")
+    short = {name: sha[:12] for name, sha in releases.items() if name != "repo"}
+
+    backup_hook(site, "backup", "-e", f"app_release={releases['v2']}",
+                "-e", f"app_previous_release={site.root}/releases/{releases['v1']}")
+    dumps = site.host.check_output(f"ls {site.data_dir}/pg-backups").split()
+    assert len(dumps) == 1 and dumps[0].endswith(f"-before-{short['v2']}-from-{short['v1']}.pgdump"), dumps
+    first = f"{site.data_dir}/pg-backups/{dumps[0]}"
+    assert site.host.file(first).user == site.service_user
+
+    psql(site, "insert into item (text) values ('lost'); alter table item add column note text")
+    backup_hook(site, "restore", "-e", f"database_restore_from={first}")
+    assert psql(site, "select text from item order by id").split() == ["kept"]
+    assert "note" not in psql(site, "select column_name from information_schema.columns where table_name = 'item'")
+
+    for version in ("v3-broken", "v3-migration"):
+        time.sleep(1)  # backups are named to the second
+        backup_hook(site, "backup", "-e", f"app_release={releases[version]}",
+                    "-e", f"app_previous_release={site.root}/releases/{releases['v2']}")
+    dumps = sorted(site.host.check_output(f"ls {site.data_dir}/pg-backups").split())
+    assert [name.split("-before-")[1] for name in dumps] == [
+        f"{short['v3-broken']}-from-{short['v2']}.pgdump", f"{short['v3-migration']}-from-{short['v2']}.pgdump"]
