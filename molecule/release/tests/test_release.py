@@ -15,18 +15,12 @@ import pytest
 from conftest import INVENTORY_DIR, PROJECT_DIR, repo_head, run_playbook, try_playbook
 
 sys.path.insert(0, str(PROJECT_DIR / "bench"))
+from benchlib import FIELD, MIGRATION, git  # noqa: E402
 from httpload import Load  # noqa: E402
 
 MODELS = "app/lists/models.py"
-FIELD_V2 = "    list = models.ForeignKey(List, on_delete=models.CASCADE)\n"
-
-MIGRATION_V2 = '''from django.db import migrations, models
-
-
-class Migration(migrations.Migration):
-    dependencies = [("lists", "0001_initial")]
-    operations = [migrations.AddField("item", "note", models.TextField(blank=True, null=True))]
-'''
+# The benchmark's "add a text field to Item" migration, after 0001.
+MIGRATION_V2 = MIGRATION.format(previous="0001_initial", field="note")
 MIGRATION_V3_ADD = '''from django.db import migrations, models
 
 
@@ -49,11 +43,6 @@ class Migration(migrations.Migration):
 state = {}
 
 
-def git(repo, *args):
-    return subprocess.run(["git", "-C", str(repo), "-c", "user.name=test", "-c", "user.email=test@example.invalid",
-                           *args], check=True, capture_output=True, text=True).stdout.strip()
-
-
 def commit(repo, message, files):
     for path, text in files.items():
         target = repo / path
@@ -74,7 +63,7 @@ def releases(tmp_path_factory):
     models = (repo / MODELS).read_text()
     base = (repo / "app/lists/templates/base.html").read_text()
     v2 = commit(repo, "v2: a note on each item", {
-        MODELS: models.replace(FIELD_V2, FIELD_V2 + "    note = models.TextField(blank=True, null=True)\n"),
+        MODELS: models.replace(FIELD, FIELD + "    note = models.TextField(blank=True, null=True)\n"),
         "app/lists/migrations/0002_item_note.py": MIGRATION_V2,
         "app/lists/templates/base.html": base.replace("</body>", "<!-- release v2 -->\n</body>"),
     })
@@ -91,7 +80,7 @@ def releases(tmp_path_factory):
     git(repo, "checkout", "--quiet", "-b", "migration-fails", v2)
     v2_models = (repo / MODELS).read_text()
     v3_migration = commit(repo, "v3: a migration that fails", {
-        MODELS: v2_models.replace(FIELD_V2, FIELD_V2 + "    priority = models.IntegerField(blank=True, null=True)\n"),
+        MODELS: v2_models.replace(FIELD, FIELD + "    priority = models.IntegerField(blank=True, null=True)\n"),
         "app/lists/migrations/0003_item_priority.py": MIGRATION_V3_ADD,
         "app/lists/migrations/0004_fails.py": MIGRATION_V3_FAIL,
     })
