@@ -16,8 +16,8 @@
 #   - run again with the same COMMIT, it only checks: packages present, files
 #     unchanged, release built and current, services up, site healthy;
 #   - with a new COMMIT, it builds the new release beside the serving one
-#     (code, virtualenv, pip, collectstatic), migrates, switches `current`
-#     and restarts gunicorn.
+#     (code, virtualenv, pip, collectstatic, gzip copies of the text static
+#     files), migrates, switches `current` and restarts gunicorn.
 #
 # What it leaves out, on purpose (the Ansible deploy's safety net, not part of
 # what a visitor sees): the settings checks (preflight), the deploy lock,
@@ -216,6 +216,8 @@ server {
 
     location /static/ {
         alias $root/current/static/;
+        gzip_static on;
+        gzip_vary on;
         add_header X-Content-Type-Options nosniff always;
         add_header X-Frame-Options DENY always;
         add_header Referrer-Policy same-origin always;
@@ -325,6 +327,8 @@ if [ "$BUILD" = build ]; then
   (cd "$release" && as_site env PIP_CERT=/etc/ssl/certs/ca-certificates.crt PIP_DISABLE_PIP_VERSION_CHECK=1 \
     .venv/bin/pip install --quiet --requirement requirements.txt)
   as_site env RELEASE="$release" DJANGO_STATIC_ROOT="$release/static" "$root/manage" collectstatic --noinput >/dev/null
+  as_site find "$release/static" -type f \( -name '*.css' -o -name '*.js' -o -name '*.svg' -o -name '*.txt' -o -name '*.map' \) \
+    -exec gzip --keep --force --best --no-name {} +
   echo "$COMMIT" | as_site tee "$release/REVISION" >/dev/null
 fi
 

@@ -106,8 +106,9 @@ class Site:
             sock.close()
             raise
 
-    def request(self, method, path, host_header=None, body=None, headers=None):
-        """An HTTPS request to the site, the way a browser makes it."""
+    def request(self, method, path, host_header=None, body=None, headers=None, raw=False):
+        """An HTTPS request to the site, the way a browser makes it; the
+        body as text, or as bytes when raw."""
         site = self
 
         class Connection(http.client.HTTPSConnection):
@@ -115,7 +116,7 @@ class Site:
                 self.sock = site.connect_tls()
 
         return self._send(Connection(self.domain, self.https_port, timeout=15), method, path,
-                          host_header or f"{self.domain}:{self.https_port}", body, headers)
+                          host_header or f"{self.domain}:{self.https_port}", body, headers, raw)
 
     def http_request(self, method, path, host_header=None, body=None, headers=None):
         """A plain HTTP request to the site's published port 80."""
@@ -123,12 +124,13 @@ class Site:
         return self._send(conn, method, path, host_header or f"{self.domain}:{self.http_port}", body, headers)
 
     @staticmethod
-    def _send(conn, method, path, host_header, body, headers):
+    def _send(conn, method, path, host_header, body, headers, raw=False):
         all_headers = {"Host": host_header}
         all_headers.update(headers or {})
         conn.request(method, path, body=body, headers=all_headers)
         resp = conn.getresponse()
-        result = resp.status, resp.headers, resp.read().decode("utf-8", "replace")
+        content = resp.read()
+        result = resp.status, resp.headers, content if raw else content.decode("utf-8", "replace")
         conn.close()
         return result
 

@@ -1,5 +1,6 @@
 """The converged state of every site, as an operator would check it by hand."""
 
+import gzip
 import http.client
 import re
 
@@ -227,3 +228,20 @@ def test_gunicorn_unit_is_sandboxed(site):
         "PrivateTmp": "yes",
         "CapabilityBoundingSet": "",
     }
+
+
+def test_text_static_files_are_sent_precompressed_to_browsers_that_accept_gzip(site):
+    release = f"{site.root}/releases/{site.deployed_commit()}"
+    packed_file = site.host.file(f"{release}{CSS}.gz")
+    assert packed_file.is_file
+    assert packed_file.user == SITE_USER
+    _, plain_headers, plain = site.request("GET", CSS, raw=True)
+    status, headers, packed = site.request("GET", CSS, headers={"Accept-Encoding": "gzip, deflate, br"}, raw=True)
+    assert status == 200
+    assert "Content-Encoding" not in plain_headers
+    assert headers["Content-Encoding"] == "gzip"
+    assert headers["Vary"] == "Accept-Encoding"
+    assert headers["Content-Type"] == plain_headers["Content-Type"] == "text/css"
+    # The same file, in a fraction of the bytes.
+    assert gzip.decompress(packed) == plain
+    assert len(packed) < len(plain) / 4
