@@ -13,7 +13,6 @@ import socket
 import ssl
 import statistics
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -481,33 +480,64 @@ def container_cpu(container):
     return None
 
 
-def measure_load(url, port, seconds, concurrency, warmup=1.0, server_cpu=None):
-    """A bounded load (bench/httpload.py) on url through 127.0.0.1:port for
-    warmup + seconds; the figures are over the last `seconds` only.
-    server_cpu: a container_cpu() reader, for the server's CPU per request."""
-    sys.path.insert(0, str(BENCH))
-    from httpload import Load
+WRK_SCRIPT = BENCH / "wrk-report.lua"
+CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+# What a browser says it accepts; nginx then sends the precompressed copy of
+# a text static file, and runserver the file as it is.
+ACCEPT_ENCODING = "gzip, deflate, br"
 
-    load = Load(url, connect_to=("127.0.0.1", port), concurrency=concurrency)
-    with load:
-        time.sleep(warmup)
-        server0 = server_cpu() if server_cpu else None
-        since, cpu0 = time.monotonic(), time.process_time()
-        time.sleep(seconds)
-        until, cpu1 = time.monotonic(), time.process_time()
-        server1 = server_cpu() if server_cpu else None
-    summary = load.summary(since, until)
-    window = until - since
-    summary["seconds"] = round(window, 2)
-    summary["rps"] = round(summary["requests"] / window, 1)
-    # The load's own CPU (this process, every thread), in cores: near 1.0
-    # means the client, not the server, sets the rate (Python's GIL).
-    summary["client_cpu"] = round((cpu1 - cpu0) / window, 2)
+
+def run_wrk(url, seconds, concurrency):
+    """One wrk run (keep-alive connections, as browsers use them) on url,
+    connecting to 127.0.0.1 (and the URL's port) whatever its host; returns its
+    WRK-RESULT figures and the CPU seconds it used."""
+    threads = max(1, min(concurrency, CORES))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = subprocess.run(
+        ["wrk", f"--threads={threads}", f"--connections={concurrency}", f"--duration={seconds}s",
+         "--timeout=10s", f"--script={WRK_SCRIPT}", f"--header=Accept-Encoding: {ACCEPT_ENCODING}",
+         url],
+        capture_output=True, text=True, timeout=seconds + 60, env={**os.environ, "WRK_CONNECT_TO": "127.0.0.1"})
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    line = next((line for line in done.stdout.splitlines() if line.startswith("WRK-RESULT ")), None)
+    if done.returncode != 0 or line is None:
+        raise Broken(f"wrk on {url} failed (exit {done.returncode}): {(done.stderr or done.stdout).strip()[-300:]}")
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return json.loads(line.split(" ", 1)[1]), cpu
+
+
+def measure_load(url, seconds, concurrency, warmup=1.0, server_cpu=None):
+    """A bounded load on url, through 127.0.0.1: `concurrency` keep-alive
+    connections sending requests back to back (wrk), for warmup seconds (not
+    counted), then for `seconds`, the figures. server_cpu: a container_cpu()
+    reader, for the server's CPU per request."""
+    if warmup > 0:
+        run_wrk(url, max(1, round(warmup)), concurrency)
+    server0 = server_cpu() if server_cpu else None
+    figures, client_cpu = run_wrk(url, max(1, round(seconds)), concurrency)
+    server1 = server_cpu() if server_cpu else None
+    window = figures["duration_us"] / 1e6
+    errors = {kind: n for kind, n in figures["errors"].items() if n}
+    summary = {
+        "requests": figures["requests"],
+        # Requests that got no answer, or an error status (4xx, 5xx).
+        "failed": sum(errors.values()),
+        "errors": [f"{kind}: {n}" for kind, n in errors.items()],
+        "seconds": round(window, 2),
+        "rps": round(figures["requests"] / window, 1) if window else 0.0,
+        "median_ms": round(figures["p50_us"] / 1000, 2),
+        "p99_ms": round(figures["p99_us"] / 1000, 2),
+        "max_ms": round(figures["max_us"] / 1000, 2),
+        "mb_per_s": round(figures["bytes"] / window / 1e6, 1) if window else 0.0,
+        # The load generator's own CPU, in cores: wrk (C, one event loop per
+        # thread) stays well under what it has, so the server sets the rate.
+        "client_cpu": round(client_cpu / window, 2) if window else None,
+    }
     # The server's CPU (the whole container), in cores, and per request: what
     # a request costs the server, whatever limits the rate on this machine.
     if server0 is not None and summary["requests"]:
         summary["server_cpu"] = round((server1 - server0) / window, 2)
-        summary["server_ms_per_request"] = round(1000 * (server1 - server0) / summary["requests"], 2)
+        summary["server_ms_per_request"] = round(1000 * (server1 - server0) / summary["requests"], 3)
     else:
         summary["server_cpu"] = summary["server_ms_per_request"] = None
     return summary
