@@ -269,15 +269,15 @@ def children_cpu():
     return usage.ru_utime + usage.ru_stime
 
 
-def ansible_deploy(inventory, repo, commit, log, what, containers=()):
-    """site.yml of the Ansible tree (this checkout unless configured), as an
-    operator runs it, for commit of repo. Timed from the start of
+def ansible_deploy(inventory, repo, commit, log, what, containers=(), playbook="site.yml"):
+    """site.yml (or another playbook) of the Ansible tree (this checkout
+    unless configured), as an operator runs it, for commit of repo. Timed from the start of
     ansible-playbook to its end (which is after the health gate). Also
     counts the CPU it cost: ansible-playbook's own processes, and the
     containers named (read from their cgroups; left out where unreadable)."""
     readers = [reader for reader in map(container_cpu, containers) if reader]
     before = children_cpu() + sum(read() for read in readers)
-    timed = run_timed([str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), "site.yml",
+    timed = run_timed([str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), playbook,
                        "-e", f"app_repo={repo}", "-e", f"app_version={commit}"],
                       log, what, env=ansible_env(), cwd=ANSIBLE_TREE, note=ansible_note())
     cpu = children_cpu() + sum(read() for read in readers) - before
