@@ -271,8 +271,8 @@ def children_cpu():
 
 def ansible_deploy(inventory, repo, commit, log, what, containers=(), playbook="site.yml"):
     """site.yml (or another playbook) of the Ansible tree (this checkout
-    unless configured), as an operator runs it, for commit of repo. Timed from the start of
-    ansible-playbook to its end (which is after the health gate). Also
+    unless configured), as an operator runs it, for commit of repo. Timed
+    from the start of ansible-playbook to its end (after the health gate). Also
     counts the CPU it cost: ansible-playbook's own processes, and the
     containers named (read from their cgroups; left out where unreadable)."""
     readers = [reader for reader in map(container_cpu, containers) if reader]
