@@ -13,6 +13,7 @@ import socket
 import ssl
 import statistics
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,29 @@ class Migration(migrations.Migration):
     operations = [migrations.AddField("item", "{field}", models.TextField(blank=True, null=True))]
 '''
 FIELD = "    list = models.ForeignKey(List, on_delete=models.CASCADE)\n"
+
+def use_venv(script):
+    """Run script with the project's toolchain (.venv: Ansible, and
+    matplotlib for the plot): re-execute it with .venv's python unless it
+    already runs there."""
+    venv_python = REPO / ".venv/bin/python"
+    if venv_python.exists() and Path(sys.prefix).resolve() != venv_python.parents[1].resolve() \
+            and not os.environ.get("BENCH_NO_REEXEC"):
+        os.environ["BENCH_NO_REEXEC"] = "1"
+        os.execv(str(venv_python), [str(venv_python), str(script), *sys.argv[1:]])
+
+
+def log(message):
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def base_image_ready():
+    """scripts/base-image: builds IMAGE unless cached; False when it cannot."""
+    if subprocess.run([str(REPO / "scripts/base-image")]).returncode == 0:
+        return True
+    print(f"BROKEN: scripts/base-image could not provide {IMAGE}", file=sys.stderr)
+    return False
+
 
 # The Ansible side: the checkout whose site.yml, roles, group_vars and
 # ansible.cfg are run (bench/benchmark --tree; this one by default), and
