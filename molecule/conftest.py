@@ -5,8 +5,8 @@ the server it runs on, and over HTTP the way a browser reaches it: on the
 loopback port the scenario publishes, by its domain name.
 """
 
-import hashlib
 import http.client
+import importlib.util
 import json
 import os
 import re
@@ -24,6 +24,19 @@ PROJECT_DIR = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).r
 INVENTORY_DIR = Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent if "MOLECULE_INVENTORY_FILE" in os.environ else None
 SITE_USER = "elspeth"
 SITE_GROUPS = ("staging", "live")
+
+
+def _load_site_names():
+    """The roles' naming rule (the site_short_name filter), imported from the
+    filter plugin itself."""
+    spec = importlib.util.spec_from_file_location(
+        "site_names", PROJECT_DIR / "playbooks" / "filter_plugins" / "site_names.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+short_name = _load_site_names().short_name
 
 
 def inventory():
@@ -79,9 +92,7 @@ class Site:
         """What the site's unit, vhost and certificate are named after: the
         domain, or a domain too long for a file name cut short and made
         unique with a hash (the webserver role's rule)."""
-        if len(self.domain) <= 150:
-            return self.domain
-        return f"{self.domain[:130]}-{hashlib.sha1(self.domain.encode()).hexdigest()[:12]}"
+        return short_name(self.domain, 150)
 
     @property
     def unit(self):

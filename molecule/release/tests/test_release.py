@@ -7,20 +7,14 @@ and each leaves the site as the next expects."""
 
 import json
 import subprocess
-import sys
 import time
 
 import pytest
 
+from app_changes import MODELS, add_field, clone, commit, git, migration
 from conftest import INVENTORY_DIR, PROJECT_DIR, repo_head, run_playbook, try_playbook
+from httpload import Load
 
-sys.path.insert(0, str(PROJECT_DIR / "bench"))
-from benchlib import FIELD, MIGRATION, git  # noqa: E402
-from httpload import Load  # noqa: E402
-
-MODELS = "app/lists/models.py"
-# The benchmark's "add a text field to Item" migration, after 0001.
-MIGRATION_V2 = MIGRATION.format(previous="0001_initial", field="note")
 MIGRATION_V3_ADD = '''from django.db import migrations, models
 
 
@@ -43,28 +37,16 @@ class Migration(migrations.Migration):
 state = {}
 
 
-def commit(repo, message, files):
-    for path, text in files.items():
-        target = repo / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text)
-    git(repo, "add", "-A")
-    git(repo, "commit", "--quiet", "-m", message)
-    return git(repo, "rev-parse", "HEAD")
-
-
 @pytest.fixture(scope="module")
 def releases(tmp_path_factory):
     """v1 is this repository's HEAD. v2 adds a field (a migration) and shows
     a marker; v3-broken's home page raises; v3-migration has a migration
     that succeeds and one after it that fails."""
-    repo = tmp_path_factory.mktemp("releases") / "repo"
-    subprocess.run(["git", "clone", "--quiet", str(PROJECT_DIR), str(repo)], check=True)
-    models = (repo / MODELS).read_text()
+    repo = clone(tmp_path_factory.mktemp("releases") / "repo")
     base = (repo / "app/lists/templates/base.html").read_text()
     v2 = commit(repo, "v2: a note on each item", {
-        MODELS: models.replace(FIELD, FIELD + "    note = models.TextField(blank=True, null=True)\n"),
-        "app/lists/migrations/0002_item_note.py": MIGRATION_V2,
+        MODELS: add_field(repo, "note"),
+        "app/lists/migrations/0002_item_note.py": migration("0001_initial", "note"),
         "app/lists/templates/base.html": base.replace("</body>", "<!-- release v2 -->\n</body>"),
     })
     views = (repo / "app/lists/views.py").read_text()
@@ -78,9 +60,8 @@ def releases(tmp_path_factory):
                                             "def home_page(request):\n    raise RuntimeError('v3 is broken again')\n"),
     })
     git(repo, "checkout", "--quiet", "-b", "migration-fails", v2)
-    v2_models = (repo / MODELS).read_text()
     v3_migration = commit(repo, "v3: a migration that fails", {
-        MODELS: v2_models.replace(FIELD, FIELD + "    priority = models.IntegerField(blank=True, null=True)\n"),
+        MODELS: add_field(repo, "priority", "models.IntegerField(blank=True, null=True)"),
         "app/lists/migrations/0003_item_priority.py": MIGRATION_V3_ADD,
         "app/lists/migrations/0004_fails.py": MIGRATION_V3_FAIL,
     })
@@ -160,7 +141,7 @@ def test_a_broken_release_is_stopped_before_the_switch(staging_site, releases):
     assert rc != 0
     assert f"The deploy of {releases['v3-broken'][:12]}" in output
     # The cause, in the run's output and in the deploy log.
-    cause = (f'failed at "Ask the new release for its home page: {releases["v3-broken"][:12]}": '
+    cause = (f'failed at "Ask the new release for its home page and /health/: {releases["v3-broken"][:12]}": '
              f"non-zero return code ({site.domain} does not serve its site: status 500")
     assert cause in site.host.file(f"{site.root}/deploy.log").content_string.splitlines()[-1]
     assert f"{site.domain} does not serve its site: status 500" in output
@@ -365,8 +346,8 @@ def test_the_backup_hook_backs_up_and_restores_postgresql(staging_site, releases
     psql(site, "create table item (id serial primary key, text text); insert into item (text) values ('kept')")
     short = {name: sha[:12] for name, sha in releases.items() if name != "repo"}
 
-    backup_hook(site, "backup", "-e", f"app_release={releases['v2']}",
-                "-e", f"app_previous_release={site.root}/releases/{releases['v1']}")
+    backup_hook(site, "backup", "-e", f"release_commit={releases['v2']}",
+                "-e", f"release_from_dir={site.root}/releases/{releases['v1']}")
     dumps = site.host.check_output(f"ls {site.data_dir}/pg-backups").split()
     assert len(dumps) == 1 and dumps[0].endswith(f"-before-{short['v2']}-from-{short['v1']}.pgdump"), dumps
     first = f"{site.data_dir}/pg-backups/{dumps[0]}"
@@ -379,8 +360,8 @@ def test_the_backup_hook_backs_up_and_restores_postgresql(staging_site, releases
 
     for version in ("v3-broken", "v3-migration"):
         time.sleep(1)  # backups are named to the second
-        backup_hook(site, "backup", "-e", f"app_release={releases[version]}",
-                    "-e", f"app_previous_release={site.root}/releases/{releases['v2']}")
+        backup_hook(site, "backup", "-e", f"release_commit={releases[version]}",
+                    "-e", f"release_from_dir={site.root}/releases/{releases['v2']}")
     dumps = sorted(site.host.check_output(f"ls {site.data_dir}/pg-backups").split())
     assert [name.split("-before-")[1] for name in dumps] == [
         f"{short['v3-broken']}-from-{short['v2']}.pgdump", f"{short['v3-migration']}-from-{short['v2']}.pgdump"]
