@@ -8,7 +8,6 @@ import json
 import os
 import re
 import resource
-import shutil
 import socket
 import ssl
 import statistics
@@ -27,14 +26,10 @@ SITE_USER = "elspeth"
 SERVICE_USER = "superlists-staging"
 CSS = "/static/bootstrap/css/bootstrap.min.css"
 
-MIGRATION = '''from django.db import migrations, models
+# The scratch commits the tests deploy as new versions (molecule/app_changes.py).
+sys.path.insert(0, str(REPO / "molecule"))
+from app_changes import MODELS, add_field, clone, commit, git, migration  # noqa: E402
 
-
-class Migration(migrations.Migration):
-    dependencies = [("lists", "{previous}")]
-    operations = [migrations.AddField("item", "{field}", models.TextField(blank=True, null=True))]
-'''
-FIELD = "    list = models.ForeignKey(List, on_delete=models.CASCADE)\n"
 
 def use_venv(script):
     """Run script with the project's toolchain (.venv: Ansible, and
@@ -102,9 +97,9 @@ def run_timed(cmd, log, what, env=None, cwd=REPO, timeout=1800, note=""):
     return Timed(seconds, result.stdout)
 
 
-def sh(*cmd, check=True, input=None):
-    result = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, input=input)
-    if check and result.returncode != 0:
+def sh(*cmd):
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode != 0:
         raise Broken(f"{' '.join(cmd)} failed: {result.stderr.strip()[-1500:]}")
     return result.stdout.strip()
 
@@ -123,14 +118,11 @@ def port_free(port):
 
 class Containers:
     """The throwaway servers this run made (names start with bench-), and
-    only those: removed by name when done.
-
-    remove() stops a container at once (SIGKILL: from then on it uses no
-    CPU and holds no port) and leaves deleting its files to remove_all(), at
-    the end, for all of them in one docker call: deleting a deployed
-    container's files takes seconds (6-8 s on a busy 2-core machine), and
-    about as long for several at once as for one. So a run gives each
-    container a name of its own."""
+    only those. remove() stops one at once (no more CPU, no port held);
+    remove_all() deletes them all at the end in one docker call, since
+    deleting a deployed container takes seconds (6-8 s on a busy 2-core
+    machine), and about as long for several as for one. So each container
+    of a run has a name of its own."""
 
     def __init__(self, log_dir):
         self.names = []  # running
@@ -180,45 +172,29 @@ class Containers:
 
 # --- what is deployed --------------------------------------------------------
 
-def git(repo, *args):
-    return subprocess.run(["git", "-C", str(repo), "-c", "user.name=bench", "-c", "user.email=bench@example.invalid",
-                           *args], check=True, capture_output=True, text=True).stdout.strip()
-
-
 def scratch_chain(scratch, count):
     """A clone of this repository (so a commit made meanwhile changes
     nothing) and, on top of its HEAD, count new versions, one after the
     other: each commit adds a field to Item and its migration (the first
     `bench_note`, then `bench_note_2`, ...). Returns (repo, base commit,
     [new commits, oldest first])."""
-    repo = Path(scratch) / "repo"
-    subprocess.run(["git", "clone", "--quiet", str(REPO), str(repo)], check=True)
+    repo = clone(Path(scratch) / "repo")
     base = git(repo, "rev-parse", "HEAD")
-    models = repo / "app/lists/models.py"
-    migrations = repo / "app/lists/migrations"
-    if FIELD not in models.read_text():
-        raise Broken("app/lists/models.py changed: the benchmark's new-version commit no longer applies")
-    previous = max((p.stem for p in migrations.glob("[0-9][0-9][0-9][0-9]_*.py")), default=None)
+    previous = max((p.stem for p in (repo / "app/lists/migrations").glob("[0-9][0-9][0-9][0-9]_*.py")), default=None)
     if previous is None:
         raise Broken("app/lists/migrations/ holds no migration: the benchmark's new-version commit no longer applies")
     commits = []
     for k in range(1, count + 1):
         field = "bench_note" if k == 1 else f"bench_note_{k}"
         name = f"{int(previous[:4]) + 1:04d}_item_{field}"
-        models.write_text(models.read_text().replace(
-            FIELD, FIELD + f"    {field} = models.TextField(blank=True, null=True)\n"))
-        (migrations / f"{name}.py").write_text(MIGRATION.format(previous=previous, field=field))
-        git(repo, "add", "-A")
-        git(repo, "commit", "--quiet", "-m", f"bench: new version {k}, a field and its migration")
-        commits.append(git(repo, "rev-parse", "HEAD"))
+        try:
+            models = add_field(repo, field)
+        except ValueError as exc:
+            raise Broken(f"the benchmark's new-version commit no longer applies: {exc}") from None
+        commits.append(commit(repo, f"bench: new version {k}, a field and its migration",
+                              {MODELS: models, f"app/lists/migrations/{name}.py": migration(previous, field)}))
         previous = name
     return repo, base, commits
-
-
-def scratch_releases(scratch):
-    """scratch_chain with one new version: (repo, base commit, new commit)."""
-    repo, base, commits = scratch_chain(scratch, 1)
-    return repo, base, commits[0]
 
 
 # --- deploys ---------------------------------------------------------------
@@ -241,7 +217,6 @@ class AnsibleRun:
     seconds: float
     tasks: list  # [(task name, seconds)] from profile_tasks, in the order printed
     recap: dict  # host -> {ok, changed, skipped, ...}
-    log: str
     cpu: float = None  # CPU seconds: ansible-playbook's processes and the servers' containers
 
 
@@ -305,41 +280,45 @@ def ansible_deploy(inventory, repo, commit, log, what, containers=(), playbook="
                        "-e", f"app_repo={repo}", "-e", f"app_version={commit}"],
                       log, what, env=ansible_env(), cwd=ANSIBLE_TREE, note=ansible_note())
     cpu = children_cpu() + sum(read() for read in readers) - before
-    return AnsibleRun(timed.seconds, parse_profile(timed.output), parse_recap(timed.output), str(log),
-                      round(cpu, 1))
+    return AnsibleRun(timed.seconds, parse_profile(timed.output), parse_recap(timed.output), round(cpu, 1))
 
 
-def floor_deploy(container, repo, commit, log, what):
-    return run_timed([str(BENCH / "floor-deploy.sh"), container, str(repo), commit], log, what).seconds
+def render_floor(path, log):
+    """The floor's files, rendered from the roles' templates (set-up, before
+    any timed run): bench/floor-deploy.sh --render."""
+    run_timed([str(BENCH / "floor-deploy.sh"), "--render", str(path)], log, "rendering the floor's files")
+    return path
+
+
+def floor_deploy(container, repo, commit, log, what, config, hardening=True):
+    """bench/floor-deploy.sh with the files render_floor rendered (hardening
+    False: FLOOR_HARDENING=0); its time."""
+    env = {**os.environ, "FLOOR_CONFIG": str(config), **({} if hardening else {"FLOOR_HARDENING": "0"})}
+    note = f"FLOOR_HARDENING={env['FLOOR_HARDENING']}" if "FLOOR_HARDENING" in env else ""
+    return run_timed([str(BENCH / "floor-deploy.sh"), container, str(repo), commit], log, what, env=env,
+                     note=note).seconds
 
 
 PROFILE_LINE = re.compile(r"^(.*) -+ (\d+\.\d+)s$")
 RECAP_LINE = re.compile(r"^(\S+)\s+:\s+(.*)$")
 
 
+def after(output, heading):
+    """The lines of output after the first that starts with heading."""
+    lines = output.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith(heading)), len(lines))
+    return lines[start + 1:]
+
+
 def parse_profile(output):
     """The per-task times of profile_tasks' TASKS RECAP."""
-    lines = output.splitlines()
-    try:
-        start = next(i for i, line in enumerate(lines) if line.startswith("TASKS RECAP"))
-    except StopIteration:
-        return []
-    tasks = []
-    for line in lines[start + 1:]:
-        match = PROFILE_LINE.match(line.rstrip())
-        if match:
-            tasks.append((match.group(1).strip(), float(match.group(2))))
-    return tasks
+    matches = (PROFILE_LINE.match(line.rstrip()) for line in after(output, "TASKS RECAP"))
+    return [(match.group(1).strip(), float(match.group(2))) for match in matches if match]
 
 
 def parse_recap(output):
-    lines = output.splitlines()
     recap = {}
-    try:
-        start = next(i for i, line in enumerate(lines) if line.startswith("PLAY RECAP"))
-    except StopIteration:
-        return recap
-    for line in lines[start + 1:]:
+    for line in after(output, "PLAY RECAP"):
         match = RECAP_LINE.match(line.strip())
         if not match:
             break
@@ -423,19 +402,14 @@ def compare_views(a, b):
     return out
 
 
-def docker_exec(container, *cmd, user=None, input=None):
-    return sh("docker", "exec", *(["-i"] if input is not None else []), *(["-u", user] if user else []),
-              container, *cmd, input=input)
-
-
 def make_list(container, items=10, domain=DOMAIN):
     """A to-do list with some items, made through the site's manage command;
     returns its path."""
     code = ("from lists.models import Item, List; lst = List.objects.create(); "
             f"[Item.objects.create(list=lst, text=f'bench item {{i}}') for i in range({items})]; "
             "print(lst.get_absolute_url())")
-    return docker_exec(container, "sudo", "-u", SERVICE_USER, f"{site_root(domain)}/manage", "shell", "-c",
-                       code).splitlines()[-1]
+    return sh("docker", "exec", container, "sudo", "-u", SERVICE_USER, f"{site_root(domain)}/manage", "shell",
+              "-c", code).splitlines()[-1]
 
 
 # --- runserver, the book's staging hack --------------------------------------
@@ -596,7 +570,3 @@ def machine():
 
 def median(values):
     return statistics.median(values) if values else None
-
-
-def which(name):
-    return shutil.which(name)
