@@ -33,6 +33,14 @@ def test_the_repository_commits_no_plain_secret():
         ("inventory/hosts.yml", "all:\n  vars:\n    api_token: 'abc123'\n", "api_token has a plain value"),
         ("roles/x/defaults/main.yml", "x_secret: |\n  multi-line\n", "x_secret has a plain value"),
         ("files/id_ed25519", KEY_HEADER + "\nAAAA\n", "a private key"),
+        ("group_vars/live/site.yml", "ansible_become_pass: hunter2\n", "ansible_become_pass has a plain value"),
+        ("inventory/live/hosts.yml", "live:\n  vars:\n    ansible_ssh_pass: hunter2\n", "ansible_ssh_pass has a plain value"),
+        ("group_vars/all/main.yml", "smtp_pass: 'hunter2'\n", "smtp_pass has a plain value"),
+        ("inventory/live/hosts", "[live]\nweb1 ansible_host=192.0.2.1 ansible_ssh_pass=hunter2\n",
+         "ansible_ssh_pass has a plain value"),
+        ("inventory/staging.ini", "[staging:vars]\nansible_become_password='hunter2'\n", "ansible_become_password has a plain value"),
+        ("deploy/vault-password", "hunter2\n", "a vault password file"),
+        ("ci/.vault_pass", "hunter2\n", "a vault password file"),
     ],
 )
 def test_a_plain_secret_is_caught(tmp_path, relpath, text, problem):
@@ -55,6 +63,8 @@ def test_a_plain_secret_is_caught(tmp_path, relpath, text, problem):
         ("group_vars/all/main.yml", "# password: documented in a comment\napp_secrets: {}\n"),
         ("group_vars/live/site.yml", "app_secrets:\n  API_TOKEN: >-\n    {{ vault_api_token }}\n"),
         ("inventory/hosts.yml", "all:\n  vars:\n    vault_password_file: /etc/ansible/vault-pass\n"),
+        ("group_vars/live/site.yml", 'ansible_become_pass: "{{ vault_become_pass }}"\n'),
+        ("inventory/live/hosts", "[live]\nweb1 ansible_host=192.0.2.1 ansible_user=admin\n"),
     ],
 )
 def test_encrypted_or_referenced_secrets_pass(tmp_path, relpath, text):

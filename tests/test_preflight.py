@@ -4,6 +4,7 @@ Each case runs site.yml against a server that does not exist: the run must
 stop in the settings check, which makes no connection, so it cannot have
 changed anything."""
 
+import json
 import re
 import shutil
 import subprocess
@@ -85,18 +86,42 @@ def test_missing_required_setting_is_refused(project, relpath, name):
     [
         ("site_domain", "Not A Domain!"),
         ("site_domain", "a" * 64 + ".example.com"),
+        ("site_domain", "superlists.example.com\n"),
         ("site_user", "root"),
         ("site_user", "Bad User"),
+        ("site_user", "elspeth\n"),
+        ("site_user", "www-data"),
+        ("site_user", "sshd"),
         ("site_service_user", "elspeth"),
         ("site_service_user", "www-data"),
+        ("site_service_user", "nobody"),
+        ("site_service_user", "postgres"),
+        ("site_root", "sites/superlists"),
+        ("site_root", "/"),
+        ("site_root", "/etc"),
+        ("site_root", "/srv/my site"),
+        ("site_root", "/srv/site;reboot"),
+        ("site_root", "/srv/../etc"),
+        ("site_data_dir", "data"),
+        ("site_data_dir", "/var/lib"),
+        ("site_data_dir", "/srv/$(reboot)"),
         ("app_repo", ""),
+        ("app_repo", "--upload-pack=touch /tmp/x"),
         ("app_version", "--upload-pack=evil"),
+        ("app_version", "main\n"),
         ("app_source", "rsync"),
         ("database_engine", "mysql"),
+        ("database_keep_backups", 0),
+        ("webserver_http_port", 0),
+        ("webserver_https_port", 70000),
+        ("webserver_https_port", 80),
+        ("webserver_gunicorn_workers", 0),
+        ("webserver_client_max_body_size", "lots"),
+        ("site_hsts_seconds", -1),
     ],
 )
 def test_invalid_setting_is_refused(project, name, value):
-    rc, output = run_site(project, "-e", f"{name}={value}")
+    rc, output = run_site(project, "-e", json.dumps({name: value}))
     assert_refused_before_any_change(rc, output, name)
     assert f"{name} = " in output or f"value of {name} must be one of" in output
 
@@ -120,6 +145,10 @@ def test_version_that_does_not_exist_is_refused(project, extra, message):
         ('{"app_secrets": {"email password": "s3cr3t-value"}}', "app_secrets.email password"),
         ('{"app_secrets": {"DJANGO_SECRET_KEY": "s3cr3t-value"}}', "app_secrets.DJANGO_SECRET_KEY"),
         ('{"app_secrets": {"EMAIL_PASSWORD": "s3cr3t\'value"}}', "app_secrets.EMAIL_PASSWORD"),
+        ('{"app_secrets": {"DJANGO_DEBUG_FALSE": "s3cr3t-value"}}', "app_secrets.DJANGO_DEBUG_FALSE"),
+        ('{"app_secrets": {"PATH": "s3cr3t-value"}}', "app_secrets.PATH"),
+        ('{"app_secrets": {"LD_PRELOAD": "s3cr3t-value"}}', "app_secrets.LD_PRELOAD"),
+        ('{"app_secrets": {"PYTHONPATH": "s3cr3t-value"}}', "app_secrets.PYTHONPATH"),
     ],
 )
 def test_invalid_secret_is_refused_without_showing_it(project, secrets, name):
@@ -179,3 +208,101 @@ def test_valid_settings_pass_the_check(project):
     assert rc != 0
     assert "Provision the servers" in output
     assert "unreachable=1" in output or "failed=1" in output
+
+
+@pytest.mark.parametrize(
+    "extra, name",
+    [
+        # Preload lists take only a domain with its subdomains.
+        ({"site_hsts_preload": True, "site_hsts_include_subdomains": False}, "site_hsts_preload"),
+        # The ACME CA asks for its challenge on port 80.
+        ({"webserver_certificate": "acme", "webserver_acme_email": "ops@example.com", "webserver_http_port": 8080},
+         "webserver_http_port"),
+        # A site on the port SSH listens on.
+        ({"webserver_http_port": 22}, "webserver_http_port"),
+        ({"host_hardening_ssh_extra_settings": {"Port": 2222}, "webserver_https_port": 2222}, "webserver_http_port"),
+        # The firewall would not let visitors in.
+        ({"host_hardening_firewall_tcp_ports": [22, 443]}, "host_hardening_firewall_tcp_ports"),
+        ({"host_hardening_firewall_tcp_ports": [22, 80, 443, 70000]}, "host_hardening_firewall_tcp_ports"),
+        # AllowUsers takes user names: a line break would start a Match block.
+        ({"host_hardening_ssh_allow_users": ["admin\nMatch all"]}, "host_hardening_ssh_allow_users"),
+    ],
+)
+def test_settings_that_do_not_fit_together_are_refused(project, extra, name):
+    rc, output = run_site(project, "-e", json.dumps(extra))
+    assert_refused_before_any_change(rc, output, name)
+    assert f"{name} " in output
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        # The firewall would shut the port Ansible logs in on.
+        ({"host_hardening_firewall_tcp_ports": [80, 443]}, "leaves out port 22"),
+        ({"ansible_port": 2200}, "leaves out port 2200"),
+        # sshd would move to another port than the one Ansible logs in on.
+        ({"host_hardening_ssh_extra_settings": {"Port": 2222}, "host_hardening_firewall_tcp_ports": [22, 80, 443, 2222]},
+         "sshd would listen on port 2222, but Ansible connects on port 22"),
+        # Hardened SSH takes keys only.
+        ({"ansible_password": "s3cr3t-value"}, "Ansible logs in with a password"),
+    ],
+)
+def test_ssh_and_firewall_settings_that_would_lock_ansible_out_are_refused(project, extra, message):
+    connect_over_ssh_as(project, "admin")
+    rc, output = run_site(project, "-e", json.dumps(extra))
+    assert_refused_before_any_change(rc, output, "host_hardening")
+    assert message in output
+    assert "s3cr3t" not in output
+
+
+def test_the_login_user_cannot_be_the_service_user(project):
+    """The book's own setup, where the sudo user also owns the site, stays
+    valid; running the site as that user does not."""
+    connect_over_ssh_as(project, "admin")
+    rc, output = run_site(project, "-e", "site_user=admin")
+    assert rc != 0 and "Provision the servers" in output
+    rc, output = run_site(project, "-e", "site_service_user=admin")
+    assert_refused_before_any_change(rc, output, "site_service_user")
+    assert "the user Ansible logs in as" in output
+
+
+@pytest.mark.parametrize("shared", [{"site_service_user": "superlists-web"}, {"site_data_dir": "/srv/superlists-data"}])
+def test_two_sites_on_one_server_cannot_share_a_service_user_or_data(project, shared):
+    hosts = project / "hosts.yml"
+    hosts.write_text(hosts.read_text() + (
+        "live:\n"
+        "  hosts:\n"
+        "    superlists.example.com:\n"
+        "      ansible_connection: community.docker.docker\n"
+        "      ansible_host: no-such-server\n"
+        "      host_hardening_ssh_allow_users: [admin]\n"))
+    rc, output = run_site(project, "-e", json.dumps(shared))
+    name = next(iter(shared))
+    assert_refused_before_any_change(rc, output, name)
+    assert "superlists.example.com on the same server (no-such-server)" in output
+
+
+@pytest.mark.parametrize("tags", ["ssh", "firewall", "upgrades,kernel"])
+def test_the_settings_are_checked_whatever_tags_are_given(project, tags):
+    """--tags ssh on a server reached as root would write PermitRootLogin no
+    and lock the operator out."""
+    connect_over_ssh_as(project, "root")
+    rc, output = run_site(project, "--tags", tags)
+    assert_refused_before_any_change(rc, output, "host_hardening_ssh")
+    assert "as root over SSH, but host_hardening_ssh forbids" in output
+
+
+def run_rollback(project, *extra):
+    result = subprocess.run(
+        ["ansible-playbook", "-i", "hosts.yml", "playbooks/rollback.yml", *extra],
+        cwd=project, capture_output=True, text=True, timeout=120,
+        env={**__import__("os").environ, "ANSIBLE_CONFIG": str(project / "ansible.cfg"), "NO_COLOR": "1"},
+    )
+    return result.returncode, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("target", ["--upload-pack=evil", "../../../etc", "abc/def"])
+def test_a_rollback_target_that_is_not_a_release_name_is_refused(project, target):
+    rc, output = run_rollback(project, "-e", json.dumps({"rollback_to": target}))
+    assert_refused_before_any_change(rc, output, "rollback_to")
+    assert "Take the deploy lock" not in output

@@ -2,6 +2,10 @@
 
 The deployment asks a release's gunicorn before switching traffic to it, so
 "usable" means reachable and fully migrated for the code that is running.
+GET /health/?write=1 also makes a list with an item, as a visitor would, and
+rolls it back: the deployment asks so when it decides whether the release it
+goes back to can keep the database a newer release migrated (an added column
+it does not know of must not stop it from saving a visitor's list).
 Responses carry only short reasons: exception texts can hold paths or
 credentials, so they go to the log, and only their class names to the client.
 """
@@ -10,7 +14,7 @@ import logging
 from pathlib import Path
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.http import JsonResponse
 from django.views.decorators.http import require_GET
@@ -49,9 +53,25 @@ def database_problem():
     return None
 
 
+def write_problem():
+    """None when a list and an item can be saved (and are rolled back)."""
+    from lists.models import Item, List
+
+    try:
+        with transaction.atomic():
+            Item.objects.create(text="health check", list=List.objects.create())
+            transaction.set_rollback(True)
+    except Exception as exc:
+        logger.warning("Health check: writing failed", exc_info=True)
+        return f"write failed: {type(exc).__name__}"
+    return None
+
+
 @require_GET
 def health(request):
     problem = database_problem()
+    if problem is None and request.GET.get("write"):
+        problem = write_problem()
     response = JsonResponse(
         {
             "status": "error" if problem else "ok",

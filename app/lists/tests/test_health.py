@@ -149,3 +149,31 @@ class DatabaseHealthTest(TestCase):
         self.assertEqual(
             response.json()["database"], "migration check failed: OperationalError"
         )
+
+
+class WriteCheckTest(TestCase):
+    """/health/?write=1: whether the running code can save what a visitor
+    saves, without leaving anything behind."""
+
+    def test_saves_a_list_and_an_item_and_keeps_neither(self):
+        from lists.models import Item, List
+
+        response = self.client.get("/health/?write=1")
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(response.json()["database"], "ok")
+        self.assertEqual((List.objects.count(), Item.objects.count()), (0, 0))
+
+    def test_a_write_the_database_refuses_is_a_problem(self):
+        from django.db import IntegrityError
+
+        with mock.patch("lists.models.Item.objects.create", side_effect=IntegrityError("NOT NULL failed: x")):
+            with self.assertLogs("superlists.health", "WARNING"):
+                response = self.client.get("/health/?write=1")
+        self.assertEqual(response.status_code, 503)
+        self.assertEqual(response.json()["database"], "write failed: IntegrityError")
+        self.assertNotIn("NOT NULL", response.content.decode())
+
+    def test_without_write_nothing_is_written(self):
+        with mock.patch("lists.models.Item.objects.create", side_effect=AssertionError("wrote")):
+            response = self.client.get("/health/")
+        self.assertEqual(response.status_code, 200)

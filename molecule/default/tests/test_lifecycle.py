@@ -105,3 +105,24 @@ def test_a_bad_ssh_setting_is_refused_before_it_is_written(staging_site):
     assert host.run("sshd -t").rc == 0
     assert host.service("ssh").is_running
     assert host.check_output("systemctl show -p MainPID --value ssh") == pid_before
+
+
+def test_hardening_undone_by_a_match_block_for_a_user_is_caught(staging_site):
+    """A Match block elsewhere in sshd_config that lets one user log in with a
+    password: sshd's global settings still look hardened, but the check asks
+    sshd what it applies to each user who may log in, and fails naming
+    them."""
+    host = staging_site.host
+    config = "/etc/ssh/sshd_config"
+    before = host.file(config).content_string
+    host.check_output(f"cp -p {config} {config}.before-test")
+    host.check_output(f"printf 'Match User elspeth\\n    PasswordAuthentication yes\\n' >> {config}")
+    try:
+        assert "passwordauthentication no" in host.check_output("sshd -T").splitlines()
+        rc, output = try_playbook("site.yml", "-e", "deploy_target=staging", "--tags", "ssh")
+    finally:
+        host.check_output(f"mv {config}.before-test {config}")
+    assert rc != 0
+    assert "does not apply /etc/ssh/sshd_config.d/00-host-hardening.conf to elspeth" in output
+    assert host.run("sshd -t").rc == 0
+    assert host.file(config).content_string == before

@@ -3,16 +3,16 @@ the commit staging serves, only when staging serves it and is healthy."""
 
 import yaml
 
-from conftest import repo_head, rev_parse, try_playbook
+from conftest import inventory, make_site, repo_head, rev_parse, sites_in, try_playbook
 
 
-def promote(tmp_path, staging_settings, live_text="---\napp_version: HEAD\n"):
+def promote(tmp_path, staging_settings, live_text="---\napp_version: HEAD\n", *extra):
     staging_file = tmp_path / "staging-release.yml"
     live_file = tmp_path / "live-release.yml"
     staging_file.write_text(yaml.safe_dump(staging_settings))
     live_file.write_text(live_text)
     rc, output = try_playbook("playbooks/promote.yml", "-e", f"promote_from={staging_file}",
-                              "-e", f"promote_to={live_file}")
+                              "-e", f"promote_to={live_file}", *extra)
     return rc, output, live_file.read_text()
 
 
@@ -40,4 +40,22 @@ def test_never_promotes_environment_specific_settings(tmp_path):
                                           "vault_email_password": "x"})
     assert rc != 0
     assert "sets site_domain, vault_email_password" in output
+    assert live == "---\napp_version: HEAD\n"
+
+
+def test_one_unhealthy_site_stops_the_promotion_for_all(staging_site, tmp_path):
+    """Promoted from both sites of this server at once (deploy_target=all):
+    with one of them down, live's file is not written, even though the
+    other site serves the version, healthy."""
+    inv = inventory()
+    down = next(make_site(name, inv) for name in sites_in(inv) if name != staging_site.domain)
+    units = f"{down.unit}.socket {down.unit}.service"
+    down.host.check_output(f"systemctl stop {units}")
+    try:
+        rc, output, live = promote(tmp_path, {"app_version": "HEAD"}, "---\napp_version: HEAD\n",
+                                   "-e", "deploy_target=all")
+    finally:
+        down.host.check_output(f"systemctl start {units}")
+    assert rc != 0
+    assert f"Not promoted: {down.domain} should serve HEAD" in output
     assert live == "---\napp_version: HEAD\n"
