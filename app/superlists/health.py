@@ -57,6 +57,10 @@ def write_problem():
     """None when a list and an item can be saved (and are rolled back)."""
     from lists.models import Item, List
 
+    # The error, if any, must leave atomic() before it is caught: a failed
+    # statement aborts PostgreSQL's transaction, and only atomic()'s rollback
+    # (of the transaction, or of its savepoint inside another) makes the
+    # connection usable again, for this request and the next.
     try:
         with transaction.atomic():
             Item.objects.create(text="health check", list=List.objects.create())

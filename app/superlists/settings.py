@@ -2,28 +2,72 @@
 
 Development is the default. Production is switched on by setting
 DJANGO_DEBUG_FALSE (any non-empty value); it then needs DJANGO_SECRET_KEY,
-DJANGO_ALLOWED_HOSTS (comma separated) and DJANGO_DB_PATH (absolute path of
-the SQLite file), and refuses to start without them. Optional in both modes:
-DJANGO_DB_PATH, DJANGO_STATIC_ROOT, DJANGO_CSRF_TRUSTED_ORIGINS,
-DJANGO_LOG_LEVEL (level of the "django" logger, default WARNING), and
-DJANGO_HTTPS with DJANGO_HSTS_SECONDS, DJANGO_HSTS_INCLUDE_SUBDOMAINS and
-DJANGO_HSTS_PRELOAD for a site served over HTTPS by a proxy.
+DJANGO_ALLOWED_HOSTS (comma separated) and, unless DATABASE_URL is set,
+DJANGO_DB_PATH (absolute path of the SQLite file), and refuses to start
+without them.
+
+The database is DATABASE_URL's when that is set (any URL dj-database-url
+parses, e.g. postgres://USER:PASSWORD@HOST:PORT/NAME; psycopg is the only
+driver installed; the URL holds a password, so no error repeats it), else
+SQLite at DJANGO_DB_PATH (app/db.sqlite3 by default in development).
+
+Optional in both modes: DATABASE_URL, DJANGO_DB_PATH, DJANGO_STATIC_ROOT,
+DJANGO_CSRF_TRUSTED_ORIGINS, DJANGO_LOG_LEVEL (level of the "django"
+logger, default WARNING), and DJANGO_HTTPS with DJANGO_HSTS_SECONDS,
+DJANGO_HSTS_INCLUDE_SUBDOMAINS and DJANGO_HSTS_PRELOAD for a site served
+over HTTPS by a proxy.
 """
 
 import os
 from pathlib import Path
 
+import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
-def _required(name):
+def _required(name, unless=None):
     value = os.environ.get(name, "").strip()
     if not value:
-        raise ImproperlyConfigured(f"{name} must be set when DJANGO_DEBUG_FALSE is set")
+        alternative = f" and {unless} is not" if unless else ""
+        raise ImproperlyConfigured(
+            f"{name} must be set when DJANGO_DEBUG_FALSE is set{alternative}"
+        )
     return value
 
+
+def _database_from_url(url):
+    """DATABASES["default"] from DATABASE_URL.
+
+    Anything dj-database-url parses is accepted. The URL holds a password,
+    so an error never repeats it, nor shows the parser's exception (whose
+    text may quote the URL) as its context.
+    """
+    try:
+        config = dj_database_url.parse(
+            url,
+            # Keep each worker's connection for a minute instead of opening
+            # one per request, and check a kept one is alive before reusing it.
+            conn_max_age=60,
+            conn_health_checks=True,
+        )
+    except Exception as exc:
+        raise ImproperlyConfigured(
+            f"DATABASE_URL is not a database URL ({type(exc).__name__}); expected"
+            " e.g. postgres://USER:PASSWORD@HOST:PORT/NAME"
+        ) from None
+    if not config.get("NAME"):
+        raise ImproperlyConfigured(
+            "DATABASE_URL names no database; expected"
+            " e.g. postgres://USER:PASSWORD@HOST:PORT/NAME"
+        )
+    return config
+
+
+# Blank counts as unset. A lowercase name, so it is not a setting (and never
+# shown on an error page).
+_database_url = os.environ.get("DATABASE_URL", "").strip()
 
 if os.environ.get("DJANGO_DEBUG_FALSE"):
     DEBUG = False
@@ -37,16 +81,22 @@ if os.environ.get("DJANGO_DEBUG_FALSE"):
         raise ImproperlyConfigured(
             "DJANGO_ALLOWED_HOSTS must name at least one host when DJANGO_DEBUG_FALSE is set"
         )
-    DB_PATH = Path(_required("DJANGO_DB_PATH"))
-    if not DB_PATH.is_absolute():
-        raise ImproperlyConfigured(
-            f"DJANGO_DB_PATH must be an absolute path, got {DB_PATH}"
-        )
+    if _database_url:
+        DB_PATH = None
+    else:
+        DB_PATH = Path(_required("DJANGO_DB_PATH", unless="DATABASE_URL"))
+        if not DB_PATH.is_absolute():
+            raise ImproperlyConfigured(
+                f"DJANGO_DB_PATH must be an absolute path, got {DB_PATH}"
+            )
 else:
     DEBUG = True
     SECRET_KEY = "django-insecure-development-only-key-do-not-use-in-production"
     ALLOWED_HOSTS = []
-    DB_PATH = Path(os.environ.get("DJANGO_DB_PATH") or BASE_DIR / "db.sqlite3")
+    DB_PATH = (
+        None if _database_url
+        else Path(os.environ.get("DJANGO_DB_PATH") or BASE_DIR / "db.sqlite3")
+    )
 
 # Optional, both modes: full origins the site is reached at through an HTTPS
 # proxy, e.g. "https://superlists-staging.localhost:8443". Django checks a
@@ -113,12 +163,16 @@ TEMPLATES = [
 
 WSGI_APPLICATION = "superlists.wsgi.application"
 
-DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": DB_PATH,
+# DATABASE_URL when set (PostgreSQL in practice), else SQLite at DB_PATH.
+if _database_url:
+    DATABASES = {"default": _database_from_url(_database_url)}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": DB_PATH,
+        }
     }
-}
 
 AUTH_PASSWORD_VALIDATORS = [
     {

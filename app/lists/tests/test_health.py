@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import OperationalError, connection
 from django.db.migrations import Migration
 from django.db.migrations.executor import MigrationExecutor
-from django.test import TestCase, override_settings
+from django.test import TestCase, TransactionTestCase, override_settings
 from django.urls import reverse
 
 APP_DIR = Path(__file__).resolve().parents[2]
@@ -166,14 +166,71 @@ class WriteCheckTest(TestCase):
     def test_a_write_the_database_refuses_is_a_problem(self):
         from django.db import IntegrityError
 
-        with mock.patch("lists.models.Item.objects.create", side_effect=IntegrityError("NOT NULL failed: x")):
-            with self.assertLogs("superlists.health", "WARNING"):
-                response = self.client.get("/health/?write=1")
+        with (
+            mock.patch("lists.models.Item.objects.create", side_effect=IntegrityError("NOT NULL failed: x")),
+            self.assertLogs("superlists.health", "WARNING"),
+            self.assertLogs("django.request", "ERROR"),
+        ):
+            response = self.client.get("/health/?write=1")
         self.assertEqual(response.status_code, 503)
         self.assertEqual(response.json()["database"], "write failed: IntegrityError")
         self.assertNotIn("NOT NULL", response.content.decode())
+
+    def test_a_write_the_database_itself_refuses_leaves_the_connection_usable(self):
+        # A real failed INSERT. On PostgreSQL it aborts the transaction it
+        # is in (here the test's own), and every later query fails until a
+        # rollback; the check's must go back to just before it.
+        from lists.models import Item, List
+
+        with (
+            mock.patch("lists.models.Item.objects.create", side_effect=_create_without_text),
+            self.assertLogs("superlists.health", "WARNING"),
+            self.assertLogs("django.request", "ERROR"),
+        ):
+            response = self.client.get("/health/?write=1")
+        self.assertEqual(response.status_code, 503)
+        self.assertEqual(response.json()["database"], "write failed: IntegrityError")
+        self.assertEqual((List.objects.count(), Item.objects.count()), (0, 0))
+        self.assertEqual(self.client.get("/health/?write=1").status_code, 200)
 
     def test_without_write_nothing_is_written(self):
         with mock.patch("lists.models.Item.objects.create", side_effect=AssertionError("wrote")):
             response = self.client.get("/health/")
         self.assertEqual(response.status_code, 200)
+
+
+def _create_without_text(**kwargs):
+    """Item.objects.create with a NULL text, which the database refuses."""
+    from lists.models import Item
+
+    item = Item(**{**kwargs, "text": None})
+    item.save()
+    return item
+
+
+class WriteCheckInAutocommitTest(TransactionTestCase):
+    """/health/?write=1 as a served request runs it: in autocommit mode, its
+    transaction the outermost one (TestCase would wrap it in another)."""
+
+    def test_saves_nothing_and_leaves_no_transaction_open(self):
+        from lists.models import Item, List
+
+        self.assertEqual(self.client.get("/health/?write=1").status_code, 200)
+        self.assertEqual((List.objects.count(), Item.objects.count()), (0, 0))
+        self.assertFalse(connection.in_atomic_block)
+        self.assertTrue(connection.get_autocommit())
+
+    def test_a_refused_write_is_rolled_back_and_the_connection_stays_usable(self):
+        from lists.models import Item, List
+
+        with (
+            mock.patch("lists.models.Item.objects.create", side_effect=_create_without_text),
+            self.assertLogs("superlists.health", "WARNING"),
+            self.assertLogs("django.request", "ERROR"),
+        ):
+            response = self.client.get("/health/?write=1")
+        self.assertEqual(response.json()["database"], "write failed: IntegrityError")
+        self.assertFalse(connection.in_atomic_block)
+        self.assertFalse(connection.needs_rollback)
+        self.assertEqual((List.objects.count(), Item.objects.count()), (0, 0))
+        self.assertEqual(self.client.get("/health/?write=1").status_code, 200)

@@ -21,13 +21,20 @@ SHOW_SETTINGS = (
     "'DEBUG': settings.DEBUG, 'ALLOWED_HOSTS': settings.ALLOWED_HOSTS, "
     "'SECRET_KEY': settings.SECRET_KEY, "
     "'DB': str(settings.DATABASES['default']['NAME']), "
+    "'DATABASE': settings.DATABASES['default'], "
     "'STATIC_URL': settings.STATIC_URL, 'STATIC_ROOT': str(settings.STATIC_ROOT), "
-    "'CSRF_TRUSTED_ORIGINS': settings.CSRF_TRUSTED_ORIGINS}))"
+    "'CSRF_TRUSTED_ORIGINS': settings.CSRF_TRUSTED_ORIGINS}, default=str))"
 )
 
 
 def manage(*args, **env_vars):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    """manage.py in a fresh process, with only the DJANGO_* variables and
+    DATABASE_URL given (none of the caller's, such as scripts/with-postgres's)."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("DJANGO_") and k != "DATABASE_URL"
+    }
     env.update(env_vars)
     return subprocess.run(
         [sys.executable, "manage.py", *args],
@@ -145,3 +152,81 @@ class DevelopmentSettingsTest(TestCase):
         self.assertIs(values["DEBUG"], True)
         self.assertEqual(values["DB"], "/tmp/other.sqlite3")
         self.assertEqual(values["STATIC_ROOT"], "/tmp/other-static")
+
+
+class DatabaseUrlSettingsTest(TestCase):
+    """DATABASE_URL picks the database (PostgreSQL); without it, SQLite at
+    DJANGO_DB_PATH as before. The URL holds a password: no error shows it."""
+
+    PASSWORD = "s3cret-Pa55word"
+    URL = f"postgres://superlists:{PASSWORD}@db.example.com:6543/superlists_prod"
+    PRODUCTION_ENV_WITHOUT_DB_PATH = {
+        k: v for k, v in PRODUCTION_ENV.items() if k != "DJANGO_DB_PATH"
+    }
+
+    def test_unset_means_sqlite_at_db_path(self):
+        for mode, env in [("production", PRODUCTION_ENV), ("development", {})]:
+            with self.subTest(mode=mode):
+                database = show_settings(
+                    **{**env, "DJANGO_DB_PATH": "/tmp/superlists-settings-test.sqlite3"}
+                )["DATABASE"]
+                self.assertEqual(database["ENGINE"], "django.db.backends.sqlite3")
+                self.assertEqual(database["NAME"], "/tmp/superlists-settings-test.sqlite3")
+
+    def test_blank_counts_as_unset(self):
+        database = show_settings(**PRODUCTION_ENV, DATABASE_URL="  ")["DATABASE"]
+        self.assertEqual(database["ENGINE"], "django.db.backends.sqlite3")
+        self.assertEqual(database["NAME"], "/tmp/superlists-settings-test.sqlite3")
+
+    def test_production_needs_db_path_only_without_database_url(self):
+        result = manage("check", **self.PRODUCTION_ENV_WITHOUT_DB_PATH)
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn(
+            "DJANGO_DB_PATH must be set when DJANGO_DEBUG_FALSE is set and DATABASE_URL is not",
+            result.stderr,
+        )
+        result = manage("check", **self.PRODUCTION_ENV_WITHOUT_DB_PATH, DATABASE_URL=self.URL)
+        self.assertEqual(result.returncode, 0, result.stderr)
+
+    def test_postgres_url_is_parsed_and_wins_over_db_path(self):
+        for mode, env in [("production", PRODUCTION_ENV), ("development", {})]:
+            with self.subTest(mode=mode):
+                database = show_settings(**env, DATABASE_URL=self.URL)["DATABASE"]
+                self.assertEqual(database["ENGINE"], "django.db.backends.postgresql")
+                self.assertEqual(database["NAME"], "superlists_prod")
+                self.assertEqual(database["USER"], "superlists")
+                self.assertEqual(database["PASSWORD"], self.PASSWORD)
+                self.assertEqual(database["HOST"], "db.example.com")
+                self.assertEqual(database["PORT"], 6543)
+                self.assertEqual(database["CONN_MAX_AGE"], 60)
+                self.assertIs(database["CONN_HEALTH_CHECKS"], True)
+
+    def test_postgresql_scheme_and_a_socket_directory_as_host(self):
+        # The local server over its unix socket, as scripts/with-postgres
+        # gives it: the directory percent-encoded in the host's place.
+        database = show_settings(
+            **self.PRODUCTION_ENV_WITHOUT_DB_PATH,
+            DATABASE_URL="postgresql://superlists@%2Fvar%2Frun%2Fpostgresql/superlists",
+        )["DATABASE"]
+        self.assertEqual(database["ENGINE"], "django.db.backends.postgresql")
+        self.assertEqual(database["HOST"], "/var/run/postgresql")
+        self.assertEqual(database["NAME"], "superlists")
+        self.assertEqual(database["PASSWORD"], "")
+
+    def test_unparseable_url_is_refused_without_showing_it(self):
+        bad_urls = [
+            f"nosuchdb://superlists:{self.PASSWORD}@db.example.com/superlists",
+            f"postgres://superlists:{self.PASSWORD}@db.example.com:notaport/superlists",
+            f"superlists:{self.PASSWORD}@db.example.com/superlists",
+            f"postgres://superlists:{self.PASSWORD}@db.example.com:6543",  # no database
+        ]
+        cases = [("production", self.PRODUCTION_ENV_WITHOUT_DB_PATH, url) for url in bad_urls]
+        cases.append(("development", {}, bad_urls[0]))
+        for mode, env, url in cases:
+            with self.subTest(mode=mode, url=url.replace(self.PASSWORD, "***")):
+                result = manage("check", **env, DATABASE_URL=url)
+                self.assertNotEqual(result.returncode, 0)
+                self.assertIn("ImproperlyConfigured: DATABASE_URL", result.stderr)
+                output = result.stdout + result.stderr
+                self.assertNotIn(self.PASSWORD, output)
+                self.assertNotIn("db.example.com", output)
