@@ -234,7 +234,9 @@ def configure_ansible(tree=None, extra_env=None):
 
 def ansible_env():
     env = {**os.environ, "ANSIBLE_CONFIG": str(ANSIBLE_TREE / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1",
-           "ANSIBLE_FORCE_COLOR": "0", "PROFILE_TASKS_TASK_OUTPUT_LIMIT": "all",
+           "ANSIBLE_FORCE_COLOR": "0",
+           # Each task's time (not on by default: ansible.cfg).
+           "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks", "PROFILE_TASKS_TASK_OUTPUT_LIMIT": "all",
            "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     env.pop("ANSIBLE_STDOUT_CALLBACK", None)
     env.update(ANSIBLE_EXTRA_ENV)

@@ -201,20 +201,26 @@ def staging_site(request):
     return make_site(request.param, inventory())
 
 
-def try_playbook(*args, env=None):
+def try_playbook(*args, env=None, as_operator=False):
     """ansible-playbook on the scenario's inventory, from the project (which
-    its ansible.cfg configures): its exit code and output."""
+    its ansible.cfg configures): its exit code and output. as_operator: with
+    the project's ansible.cfg alone, none of Molecule's ANSIBLE_* settings,
+    so the output is what an operator sees."""
+    base = os.environ
+    if as_operator:
+        base = {name: value for name, value in os.environ.items() if not name.startswith("ANSIBLE_")}
+        base["ANSIBLE_CONFIG"] = str(PROJECT_DIR / "ansible.cfg")
     result = subprocess.run(
         ["ansible-playbook", "-i", str(INVENTORY_DIR), *args],
-        cwd=PROJECT_DIR, capture_output=True, text=True, timeout=900, env={**os.environ, **(env or {})},
+        cwd=PROJECT_DIR, capture_output=True, text=True, timeout=900, env={**base, **(env or {})},
     )
     print(result.stdout[-5000:], result.stderr[-2000:])
     return result.returncode, result.stdout + result.stderr
 
 
-def run_playbook(*args, env=None):
+def run_playbook(*args, env=None, as_operator=False):
     """As try_playbook; fails the test on a failed run."""
-    rc, output = try_playbook(*args, env=env)
+    rc, output = try_playbook(*args, env=env, as_operator=as_operator)
     assert rc == 0, output[-3000:]
     return output
 

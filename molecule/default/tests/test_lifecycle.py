@@ -3,6 +3,7 @@ commit. These run after the state checks (molecule sorts the test files),
 and leave the sites as converge did."""
 
 import os
+import re
 import subprocess
 import time
 import uuid
@@ -71,8 +72,18 @@ def test_lists_survive_a_redeploy_of_a_new_commit(staging_site, new_commit):
     key_before = site.host.file(f"{site.root}/shared/secret.env").content_string
     pid_before = site.main_pid()
 
-    run_playbook("site.yml", "-e", "deploy_target=staging", "-e", f"app_repo={clone}", "-e", f"app_version={sha}")
+    before = site.deployed_commit()
+    output = run_playbook("site.yml", "-e", "deploy_target=staging", "-e", f"app_repo={clone}",
+                          "-e", f"app_version={sha}", as_operator=True)
     assert site.deployed_commit() == sha
+    # What the operator sees: one summary line for the site at the end, and
+    # no timing line per task (profile_tasks is there to turn on, not on).
+    assert re.search(rf"{site.domain}: deploy {before[:12]} -> {sha[:12]}: done in \d+ s "
+                     rf"\(https://{site.domain}/\)", " ".join(output.split())), output[-3000:]
+    assert not re.search(r"\(\d+:\d\d:\d\d\.\d+\) +\d+:\d\d:\d\d\.\d+", output)
+    assert re.search(r"\(\d+:\d\d:\d\d\.\d+\) +\d+:\d\d:\d\d\.\d+", run_playbook(
+        "playbooks/deploy.yml", "-e", "deploy_target=staging", "-e", f"app_repo={clone}", "-e", f"app_version={sha}",
+        as_operator=True, env={"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks"})), "no per-task timing when asked"
     status, _, body = site.request("GET", "/")
     assert "redeploy marker" in body
     status, _, body = site.request("GET", list_url)

@@ -6,6 +6,7 @@ the database restored, pruning, and the backup hook on PostgreSQL. The tests run
 and each leaves the site as the next expects."""
 
 import json
+import re
 import subprocess
 import time
 
@@ -175,6 +176,10 @@ def test_a_broken_release_is_stopped_before_the_switch(staging_site, releases):
              f"non-zero return code ({site.domain} does not serve its site: status 500")
     assert cause in site.host.file(f"{site.root}/deploy.log").content_string.splitlines()[-1]
     assert f"{site.domain} does not serve its site: status 500" in output
+    # The run's last word: one line for the site (which the output may wrap).
+    assert re.search(rf"{site.domain}: deploy {releases['v2'][:12]} -> {releases['v3-broken'][:12]}: "
+                     rf"FAILED, {releases['v2'][:12]} serves in \d+ s \(https://{site.domain}/\)",
+                     " ".join(output.split())), output[-3000:]
     assert summary["requests"] >= 100
     assert summary["failed"] == 0, summary
     assert_serves(site, releases, "v2")
