@@ -25,3 +25,14 @@ def test_unit_started_by_converge_is_active_and_enabled(host):
     unit = host.service("harness-marker.service")
     assert unit.is_running
     assert unit.is_enabled
+
+
+def test_status_of_a_server_with_no_site_yet(host):
+    """playbooks/status.yml on a bare server: it says no site is deployed,
+    and changes nothing (the deploy user is not even created)."""
+    from conftest import changed_counts, run_playbook
+
+    output = " ".join(run_playbook("playbooks/status.yml", as_operator=True).split())
+    assert "harness-host: no site deployed yet (/home/elspeth/sites/harness-host does not exist)" in output
+    assert changed_counts(output) == [0]
+    assert not host.file("/home/elspeth").exists
