@@ -57,3 +57,19 @@ def test_failed_and_incomplete_releases_go_and_do_not_count(tmp_path):
     (tmp_path / "current").symlink_to(tmp_path / "releases" / "good-new")
     assert prune(tmp_path, keep=2) == ["failed", "half-built"]
     assert remaining(tmp_path) == ["good-new", "good-old"]
+
+
+def test_removes_the_virtualenvs_no_kept_release_uses(tmp_path):
+    """Releases share virtualenvs (venvs/<hash>, .venv a link): one stays as
+    long as a kept release links to it, and goes with the last of them; a
+    half-built one no release links to goes too."""
+    venvs = tmp_path / "venvs"
+    for name in ("old", "shared", "half-built"):
+        (venvs / name / "bin").mkdir(parents=True)
+    for n, (age, venv) in enumerate([(40, "old"), (30, "shared"), (20, "shared"), (10, "shared")]):
+        release = make_release(tmp_path, f"r{n}", age)
+        (release / ".venv").symlink_to(f"../../venvs/{venv}")
+    (tmp_path / "current").symlink_to(tmp_path / "releases" / "r3")
+    assert prune(tmp_path, keep=2) == ["half-built", "old", "r0", "r1"]
+    assert sorted(p.name for p in venvs.iterdir()) == ["shared"]
+    assert (tmp_path / "releases" / "r3" / ".venv" / "bin").is_dir()
