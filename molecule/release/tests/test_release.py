@@ -157,6 +157,11 @@ def test_v2_with_a_migration_deploys_under_load_without_a_failed_request(staging
     backups = site.host.check_output(f"ls {site.data_dir}/backups").split()
     assert any(name.endswith(f"-before-{releases['v2'][:12]}-from-{releases['v1'][:12]}.sqlite3") for name in backups)
     assert not any(name.endswith(".partial") for name in backups), backups
+    # v2's requirements are v1's: it uses v1's virtualenv, installed once.
+    venv = {version: site.host.check_output(f"readlink -e {site.root}/releases/{releases[version]}/.venv")
+            for version in ("v1", "v2")}
+    assert venv["v1"] == venv["v2"] and venv["v1"].startswith(f"{site.root}/venvs/"), venv
+    assert site.host.file(f"{venv['v2']}/.complete").exists
     state["list_on_v2"] = site.start_list("made-on-v2")
 
 
@@ -545,7 +550,10 @@ def test_old_and_failed_releases_are_pruned(staging_site, releases):
     kept = site.host.check_output(f"ls {site.root}/releases").split()
     assert sorted(kept) == sorted([releases["v1"], releases["v2"]])
     assert site.host.file(f"{site.root}/previous").linked_to == f"{site.root}/releases/{releases['v2']}"
-
+    # Only the virtualenvs the kept releases use.
+    used = {site.host.check_output(f"readlink -e {site.root}/releases/{name}/.venv") for name in kept}
+    left = {f"{site.root}/venvs/{name}" for name in site.host.check_output(f"ls {site.root}/venvs").split()}
+    assert left == used, (left, used)
 
 
 def test_a_rollback_to_a_release_ahead_of_the_schema_is_refused(staging_site, releases):
