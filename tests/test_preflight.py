@@ -44,9 +44,9 @@ def remove_setting(project, relpath, name):
     path.write_text(new)
 
 
-def run_site(project, *extra):
+def run_site(project, *extra, playbook="site.yml"):
     result = subprocess.run(
-        ["ansible-playbook", "-i", "hosts.yml", "site.yml", *extra],
+        ["ansible-playbook", "-i", "hosts.yml", playbook, *extra],
         cwd=project, capture_output=True, text=True, timeout=120,
         env={**__import__("os").environ, "ANSIBLE_CONFIG": str(project / "ansible.cfg"), "NO_COLOR": "1"},
     )
@@ -293,12 +293,7 @@ def test_the_settings_are_checked_whatever_tags_are_given(project, tags):
 
 
 def run_rollback(project, *extra):
-    result = subprocess.run(
-        ["ansible-playbook", "-i", "hosts.yml", "playbooks/rollback.yml", *extra],
-        cwd=project, capture_output=True, text=True, timeout=120,
-        env={**__import__("os").environ, "ANSIBLE_CONFIG": str(project / "ansible.cfg"), "NO_COLOR": "1"},
-    )
-    return result.returncode, result.stdout + result.stderr
+    return run_site(project, *extra, playbook="playbooks/rollback.yml")
 
 
 @pytest.mark.parametrize("target", ["--upload-pack=evil", "../../../etc", "abc/def"])

@@ -235,10 +235,9 @@ def lock_path(site):
     return f"/run/lock/deploy-{site.domain}.lock"
 
 
-def test_a_concurrent_deploy_is_refused_by_the_lock(staging_site, releases):
-    """The first run (site.yml) takes the lock after provisioning; the second
-    (deploy.yml alone) reaches it while the first still deploys."""
-    site = staging_site
+def deploy_that_holds_the_lock(site, releases):
+    """A site.yml run of v2, started in the background and waited for until
+    it holds the site's lock: the process, and the lock's content."""
     first = subprocess.Popen(
         ["ansible-playbook", "-i", str(INVENTORY_DIR), "site.yml", "-e", "deploy_target=staging",
          "-e", f"app_repo={releases['repo']}", "-e", f"app_version={releases['v2']}"],
@@ -248,7 +247,14 @@ def test_a_concurrent_deploy_is_refused_by_the_lock(staging_site, releases):
         assert first.poll() is None, "the first deploy ended before it took the lock"
         assert time.monotonic() < deadline, "the first deploy never took the lock"
         time.sleep(0.2)
-    holder = site.host.file(lock_path(site)).content_string.strip()
+    return first, site.host.file(lock_path(site)).content_string.strip()
+
+
+def test_a_concurrent_deploy_is_refused_by_the_lock(staging_site, releases):
+    """The first run (site.yml) takes the lock after provisioning; the second
+    (deploy.yml alone) reaches it while the first still deploys."""
+    site = staging_site
+    first, holder = deploy_that_holds_the_lock(site, releases)
 
     rc, output = try_playbook("playbooks/deploy.yml", "-e", "deploy_target=staging",
                               "-e", f"app_repo={releases['repo']}", "-e", f"app_version={releases['v2']}")
@@ -380,16 +386,7 @@ def test_a_lock_whose_holder_still_runs_is_not_cleared(staging_site, releases):
     """Breaking the lock is for a run that died: while the run that holds it
     still runs on this controller, it is refused."""
     site = staging_site
-    first = subprocess.Popen(
-        ["ansible-playbook", "-i", str(INVENTORY_DIR), "site.yml", "-e", "deploy_target=staging",
-         "-e", f"app_repo={releases['repo']}", "-e", f"app_version={releases['v2']}"],
-        cwd=PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 120
-    while not site.host.file(lock_path(site)).exists:
-        assert first.poll() is None, "the first deploy ended before it took the lock"
-        assert time.monotonic() < deadline, "the first deploy never took the lock"
-        time.sleep(0.2)
-    holder = site.host.file(lock_path(site)).content_string.strip()
+    first, holder = deploy_that_holds_the_lock(site, releases)
     rc, output = try_playbook("playbooks/deploy.yml", "-e", "deploy_target=staging", "-e", f"app_repo={releases['repo']}",
                               "-e", f"app_version={releases['v2']}", "-e", "release_break_lock=true")
     first_output, _ = first.communicate(timeout=600)
