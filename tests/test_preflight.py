@@ -149,6 +149,7 @@ def test_version_that_does_not_exist_is_refused(project, extra, message):
         ('{"app_secrets": {"PATH": "s3cr3t-value"}}', "app_secrets.PATH"),
         ('{"app_secrets": {"LD_PRELOAD": "s3cr3t-value"}}', "app_secrets.LD_PRELOAD"),
         ('{"app_secrets": {"PYTHONPATH": "s3cr3t-value"}}', "app_secrets.PYTHONPATH"),
+        ('{"app_secrets": {"DATABASE_URL": "postgres://u:s3cr3t-value@db/x"}}', "app_secrets.DATABASE_URL"),
     ],
 )
 def test_invalid_secret_is_refused_without_showing_it(project, secrets, name):

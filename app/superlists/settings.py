@@ -193,6 +193,9 @@ STATIC_ROOT = os.environ.get("DJANGO_STATIC_ROOT") or BASE_DIR / "static"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Error pages and reports hide DATABASE_URL as well as Django's own list.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "superlists.reporting.ExceptionReporterFilter"
+
 # The deployment writes the release's commit here; /health/ reports it.
 # BASE_DIR is resolved, so this is the running release's file even after
 # `current` has been switched to another one.

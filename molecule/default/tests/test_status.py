@@ -36,18 +36,22 @@ def test_status_names_the_release_its_health_log_backups_and_lock(staging_site):
     assert "last deploys: " in output and " ".join(last_log.split()) in output
 
 
-def test_status_after_gunicorn_stops_says_the_site_fails(staging_site):
+def test_status_of_a_site_whose_gunicorn_stopped_and_log_went(staging_site):
     """The status asks through nginx, the way visitors come: with gunicorn
-    gone, it says the site fails, and why."""
+    gone, it says the site fails, and why. With no deploy log, it says the
+    serving release is not in it, and lists no deploys."""
     site = staging_site
+    log = f"{site.root}/deploy.log"
     # The socket too: systemd would start gunicorn again at the first request.
-    site.host.check_output(f"systemctl stop {site.unit}.socket {site.unit}.service")
+    site.host.check_output(f"systemctl stop {site.unit}.socket {site.unit}.service && mv {log} {log}.aside")
     try:
         output = status("-e", "deploy_target=staging")
     finally:
-        site.host.check_output(f"systemctl start {site.unit}.socket {site.unit}.service")
+        site.host.check_output(f"mv {log}.aside {log} && systemctl start {site.unit}.socket {site.unit}.service")
     assert site.request("GET", "/")[0] == 200
     assert f"health through nginx: FAILING: {site.domain} does not serve its site" in output
+    assert "deployed: not in the deploy log" in output
+    assert re.search(r"'last deploys:' (ok|PLAY RECAP)", output), output[-3000:]
 
 
 def test_status_of_a_site_not_deployed_yet(staging_site, tmp_path):
