@@ -33,7 +33,7 @@ def test_status_names_the_release_its_health_log_backups_and_lock(staging_site):
     newest = max(backups, key=lambda name: name.split("-before-")[0])
     assert f"backups kept: {len(backups)}, newest {newest}" in output
     last_log = site.host.check_output(f"tail -n 1 {site.root}/deploy.log")
-    assert "last deploys: " in output and " ".join(last_log.split()) in output
+    assert "'last deploys:'" in output and " ".join(last_log.split()) in output
 
 
 def test_status_of_a_site_whose_gunicorn_stopped_and_log_went(staging_site):
