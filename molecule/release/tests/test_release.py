@@ -101,6 +101,13 @@ def deploy(releases, version, *extra):
                         "-e", f"app_version={releases[version]}", *extra)
 
 
+def plain(output):
+    """A run's output as one line of text: without the colours Ansible adds
+    under Molecule, and with the line breaks and indents of a wrapped message
+    folded."""
+    return " ".join(re.sub(r"\x1b\[[0-9;]*m", "", output).split())
+
+
 def health(site):
     status, _, body = site.request("GET", "/health/")
     return status, json.loads(body)
@@ -184,7 +191,7 @@ def test_a_broken_release_is_stopped_before_the_switch(staging_site, releases):
     # The run's last word: one line for the site (which the output may wrap).
     assert re.search(rf"{site.domain}: deploy {releases['v2'][:12]} -> {releases['v3-broken'][:12]}: "
                      rf"FAILED, {releases['v2'][:12]} serves in \d+ s \(https://{site.domain}/\)",
-                     " ".join(output.split())), output[-3000:]
+                     plain(output)), output[-3000:]
     assert summary["requests"] >= 100
     assert summary["failed"] == 0, summary
     assert_serves(site, releases, "v2")
@@ -276,7 +283,7 @@ def test_a_stale_lock_is_cleared_only_when_asked(staging_site, releases):
                           "-e", f"app_version={releases['v2']}", "-e", "release_break_lock=true")
     assert not site.host.file(lock_path(site)).exists
     # The summary times this run, not the cleared lock's months-old holder.
-    seconds = re.search(rf"{re.escape(site.domain)}: deploy \S+ -> \S+: \S+ in (\d+) s", " ".join(output.split()))
+    seconds = re.search(rf"{re.escape(site.domain)}: deploy \S+ -> \S+: \S+ in (\d+) s", plain(output))
     assert seconds and int(seconds.group(1)) < 900, output[-3000:]
     assert_serves(site, releases, "v2")
 
