@@ -59,6 +59,13 @@ def base_image_ready():
 # environment added to every ansible-playbook run (--ansible-env).
 ANSIBLE_TREE = REPO
 ANSIBLE_EXTRA_ENV = {}
+# How the Ansible side reaches its servers (configure_ansible): "docker" or
+# "ssh". Over SSH: the login user, the run's key and known_hosts files, and
+# each container's published SSH port.
+CONNECTION = "docker"
+SSH_USER = "ops"
+SSH_DIR = None
+SSH_PORTS = {}
 
 
 class Broken(Exception):
@@ -201,15 +208,69 @@ def scratch_chain(scratch, count):
 
 def write_inventory(path, hosts):
     """hosts: [(inventory host name, container)], all in group staging, like
-    inventory/local/hosts.yml."""
+    inventory/local/hosts.yml: reached through docker exec, or over SSH
+    (configure_ansible(connection="ssh"); make_ssh_server first)."""
     lines = ["---", "# Written by bench/benchmark.", "staging:", "  hosts:"]
     for name, container in hosts:
-        lines += [f"    {name}:",
-                  "      ansible_connection: community.docker.docker",
-                  f"      ansible_host: {container}",
-                  f"      host_hardening_ssh_allow_users: [{SITE_USER}]"]
+        lines.append(f"    {name}:")
+        if CONNECTION == "ssh":
+            if container not in SSH_PORTS:
+                raise Broken(f"{container} is not an SSH server yet (make_ssh_server)")
+            lines += ["      ansible_host: 127.0.0.1",
+                      f"      ansible_port: {SSH_PORTS[container]}",
+                      f"      ansible_user: {SSH_USER}",
+                      f"      ansible_ssh_private_key_file: {SSH_DIR / 'id_ed25519'}",
+                      f"      ansible_ssh_common_args: -o UserKnownHostsFile={SSH_DIR / ('known_hosts-' + container)}"
+                      " -o StrictHostKeyChecking=yes",
+                      f"      host_hardening_ssh_allow_users: [{SSH_USER}]"]
+        else:
+            # `docker`, which Ansible routes to community.docker.docker, is
+            # the name Mitogen's strategy also takes over.
+            lines += ["      ansible_connection: docker",
+                      f"      ansible_host: {container}",
+                      f"      host_hardening_ssh_allow_users: [{SITE_USER}]"]
     Path(path).write_text("\n".join(lines) + "\n")
     return path
+
+
+def make_ssh_server(container, port):
+    """Not timed: make a fresh container what a new VPS is, for
+    --connection ssh: sshd running, a user SSH_USER with passwordless sudo
+    who logs in with this run's key (published on 127.0.0.1:port). Its host
+    key is read through docker exec into a known_hosts file of its own, so
+    SSH checks it."""
+    script = "\n".join([
+        "set -e",
+        "export DEBIAN_FRONTEND=noninteractive",
+        "apt-get update -q >/dev/null",
+        "apt-get install -y -q --no-install-recommends openssh-server sudo >/dev/null",
+        f"id {SSH_USER} >/dev/null 2>&1 || useradd --create-home --shell /bin/bash {SSH_USER}",
+        f"echo '{SSH_USER} ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/{SSH_USER}",
+        f"chmod 0440 /etc/sudoers.d/{SSH_USER}",
+        f"install -d -m 0700 -o {SSH_USER} -g {SSH_USER} /home/{SSH_USER}/.ssh",
+        f"cat > /home/{SSH_USER}/.ssh/authorized_keys",
+        f"chown {SSH_USER}: /home/{SSH_USER}/.ssh/authorized_keys",
+        f"chmod 0600 /home/{SSH_USER}/.ssh/authorized_keys",
+        "systemctl enable --now ssh >/dev/null 2>&1",
+    ])
+    result = subprocess.run(["docker", "exec", "-i", container, "sh", "-c", script],
+                            input=(SSH_DIR / "id_ed25519.pub").read_text(), capture_output=True, text=True)
+    if result.returncode != 0:
+        raise Broken(f"making {container} an SSH server failed: {result.stderr.strip()[-1500:]}")
+    host_key = sh("docker", "exec", container, "cat", "/etc/ssh/ssh_host_ed25519_key.pub").split()[:2]
+    (SSH_DIR / f"known_hosts-{container}").write_text(f"[127.0.0.1]:{port} {' '.join(host_key)}\n")
+    SSH_PORTS[container] = port
+    for _ in range(50):  # sshd answers once it has started
+        with socket.socket() as sock:
+            sock.settimeout(1)
+            try:
+                sock.connect(("127.0.0.1", port))
+                if sock.recv(4).startswith(b"SSH-"):
+                    return
+            except OSError:
+                pass
+        time.sleep(0.2)
+    raise Broken(f"sshd in {container} does not answer on 127.0.0.1:{port}")
 
 
 @dataclass
@@ -220,13 +281,20 @@ class AnsibleRun:
     cpu: float = None  # CPU seconds: ansible-playbook's processes and the servers' containers
 
 
-def configure_ansible(tree=None, extra_env=None):
+def configure_ansible(tree=None, extra_env=None, connection="docker", scratch=None):
     """Measure the Ansible side of another checkout (its site.yml, roles,
-    group_vars and ansible.cfg; the app commits stay this repository's), and
-    add extra_env ({name: value}) to every ansible-playbook run."""
-    global ANSIBLE_TREE, ANSIBLE_EXTRA_ENV
+    group_vars and ansible.cfg; the app commits stay this repository's), add
+    extra_env ({name: value}) to every ansible-playbook run, and reach the
+    servers with connection: "docker" (docker exec, as inventory/local) or
+    "ssh" (as real servers: a key for the run is made in scratch)."""
+    global ANSIBLE_TREE, ANSIBLE_EXTRA_ENV, CONNECTION, SSH_DIR
     ANSIBLE_TREE = Path(tree).resolve() if tree else REPO
     ANSIBLE_EXTRA_ENV = dict(extra_env or {})
+    CONNECTION = connection
+    if connection == "ssh":
+        SSH_DIR = Path(scratch) / "ssh"
+        SSH_DIR.mkdir(mode=0o700)
+        sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "bench", "-f", str(SSH_DIR / "id_ed25519"))
     for name in ("site.yml", "ansible.cfg"):
         if not (ANSIBLE_TREE / name).is_file():
             raise Broken(f"{ANSIBLE_TREE} has no {name}: not a checkout of this repository")
@@ -245,7 +313,7 @@ def ansible_env():
 
 def ansible_note():
     """The Ansible side's tree and extra environment, for each run's log."""
-    return (f"tree {ANSIBLE_TREE}; extra environment: "
+    return (f"tree {ANSIBLE_TREE}; connection {CONNECTION}; extra environment: "
             + (" ".join(f"{k}={v}" for k, v in ANSIBLE_EXTRA_ENV.items()) or "none"))
 
 
@@ -261,7 +329,7 @@ def ansible_side(log):
                             capture_output=True, text=True)
     return {"tree": str(ANSIBLE_TREE), "commit": head.stdout.strip() or None,
             "uncommitted_changes": bool(status.stdout.strip()) if status.returncode == 0 else None,
-            "extra_env": dict(ANSIBLE_EXTRA_ENV),
+            "extra_env": dict(ANSIBLE_EXTRA_ENV), "connection": CONNECTION,
             "config_changed": [line for line in timed.output.splitlines() if "=" in line]}
 
 

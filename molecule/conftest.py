@@ -173,10 +173,18 @@ def published_port(container, port):
 
 
 def make_site(name, inv):
+    """A site of the inventory, checked on its container: the one Ansible
+    reaches with docker exec, or, for a host Ansible logs in to over SSH,
+    the one its `test_container` names (checked as root through docker
+    exec, as the others)."""
     hostvars = inv["_meta"]["hostvars"].get(name, {})
-    container = hostvars.get("ansible_host", name)
     group = next(g for g in SITE_GROUPS if name in inv.get(g, {}).get("hosts", []))
-    host = testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY_DIR}")
+    if "test_container" in hostvars:
+        container = hostvars["test_container"]
+        host = testinfra.get_host(f"docker://{container}")
+    else:
+        container = hostvars.get("ansible_host", name)
+        host = testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY_DIR}")
     return Site(name, group, container, host, published_port(container, 80), published_port(container, 443), hostvars)
 
 

@@ -30,25 +30,33 @@ def tracked_files_copy(dest):
             target.symlink_to(os.readlink(source))
 
 
+def run_unprivileged(checkout, *command, extra_env=None):
+    """command in checkout, as a user without root (when the tests run as
+    root), with only what pip needs to reach the package index, HOME beside
+    the checkout and a PATH without the test's own virtualenv or root's
+    private Pythons."""
+    env = {name: value for name, value in os.environ.items()
+           if name.startswith(("PIP_", "SSL_", "REQUESTS_", "CURL_", "LANG", "LC_"))
+           or name.lower().endswith("_proxy")}
+    env.update(HOME=str(checkout.parent / "home"), PATH="/usr/local/bin:/usr/bin:/bin", **(extra_env or {}))
+    command = [str(part) for part in command]
+    if os.geteuid() == 0:
+        command = [shutil.which("runuser"), "-u", UNPRIVILEGED, "--", "env", "-i",
+                   *[f"{k}={v}" for k, v in env.items()], *command]
+    return subprocess.run(command, cwd=checkout, env=env, capture_output=True, text=True, timeout=900)
+
+
 @pytest.fixture(scope="module")
 def installed():
     """(checkout, venv, output of the install) for a run as a user without root."""
     top = Path(tempfile.mkdtemp(prefix="install-controller-", dir="/tmp"))
-    checkout, home = top / "superlists", top / "home"
+    checkout = top / "superlists"
     tracked_files_copy(checkout)
-    home.mkdir()
-    # Only what pip needs to reach the package index, and a PATH without
-    # the test's own virtualenv or root's private Pythons.
-    env = {name: value for name, value in os.environ.items()
-           if name.startswith(("PIP_", "SSL_", "REQUESTS_", "CURL_", "LANG", "LC_"))
-           or name.lower().endswith("_proxy")}
-    env.update(HOME=str(home), PATH="/usr/local/bin:/usr/bin:/bin")
-    command = [str(checkout / "scripts/install-controller")]
+    (top / "home").mkdir()
     if os.geteuid() == 0:
         subprocess.run(["chown", "-R", f"{UNPRIVILEGED}:", str(top)], check=True)
-        command = [shutil.which("runuser"), "-u", UNPRIVILEGED, "--", "env", "-i", *[f"{k}={v}" for k, v in env.items()], *command]
     try:
-        result = subprocess.run(command, cwd=checkout, env=env, capture_output=True, text=True, timeout=900)
+        result = run_unprivileged(checkout, checkout / "scripts/install-controller")
         assert result.returncode == 0, result.stdout + result.stderr
         yield checkout, checkout / ".venv", result.stdout + result.stderr
     finally:
@@ -91,3 +99,23 @@ def test_no_traceback_from_a_successful_bootstrap():
     assert result.returncode == 0, result.stdout + result.stderr
     assert "toolchain ready: ansible [core " in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_mitogen_is_an_option_that_the_project_finds(installed):
+    """--mitogen adds Mitogen to the same virtualenv, and a run with
+    ANSIBLE_STRATEGY=mitogen_linear (the README's) loads it through the
+    project's ansible.cfg; an argument it does not know is refused."""
+    checkout, venv, _ = installed
+    refused = run_unprivileged(checkout, checkout / "scripts/install-controller", "--mitogn")
+    assert refused.returncode != 0
+    assert "unknown argument: --mitogn" in refused.stderr
+    result = run_unprivileged(checkout, checkout / "scripts/install-controller", "--mitogen")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    run = run_unprivileged(checkout, venv / "bin/ansible", "-i", "localhost,", "-c", "local", "localhost",
+                           "-m", "ansible.builtin.command", "-a", "true",
+                           extra_env={"ANSIBLE_STRATEGY": "mitogen_linear",
+                                      "ANSIBLE_LOCAL_TEMP": str(checkout.parent / "tmp")})
+    assert run.returncode == 0, run.stdout + run.stderr
+    # Ansible's warning that a strategy outside ansible.builtin runs.
+    assert "strategy plugins not included in ansible.builtin" in " ".join(run.stderr.split())

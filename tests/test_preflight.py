@@ -256,6 +256,19 @@ def test_ssh_and_firewall_settings_that_would_lock_ansible_out_are_refused(proje
     assert "s3cr3t" not in output
 
 
+def test_a_port_forward_to_the_servers_ssh_port_passes_the_check(project):
+    """Ansible connects to 2222, which a NAT forwards to the server's 22:
+    with host_hardening_ssh_login_port saying so, the default firewall and
+    sshd fit, and the run gets past the check (to the missing server)."""
+    connect_over_ssh_as(project, "admin")
+    rc, output = run_site(project, "-e", json.dumps({"ansible_port": 2222}))
+    assert_refused_before_any_change(rc, output, "host_hardening")
+    assert "leaves out port 2222" in output
+    rc, output = run_site(project, "-e", json.dumps({"ansible_port": 2222, "host_hardening_ssh_login_port": 22}))
+    assert rc != 0
+    assert "Provision the servers" in output
+
+
 def test_the_login_user_cannot_be_the_service_user(project):
     """The book's own setup, where the sudo user also owns the site, stays
     valid; running the site as that user does not."""
