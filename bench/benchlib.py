@@ -222,7 +222,9 @@ def write_inventory(path, hosts):
                       f"      ansible_ssh_private_key_file: {SSH_DIR / 'id_ed25519'}",
                       f"      ansible_ssh_common_args: -o UserKnownHostsFile={SSH_DIR / ('known_hosts-' + container)}"
                       " -o StrictHostKeyChecking=yes",
-                      f"      host_hardening_ssh_allow_users: [{SSH_USER}]"]
+                      f"      host_hardening_ssh_allow_users: [{SSH_USER}]",
+                      # Docker forwards the published port to the server's 22.
+                      "      host_hardening_ssh_login_port: 22"]
         else:
             # `docker`, which Ansible routes to community.docker.docker, is
             # the name Mitogen's strategy also takes over.
