@@ -14,6 +14,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 # As root, the install runs as this unprivileged account instead.
 UNPRIVILEGED = "nobody"
+UNPRIVILEGED_GROUP = "nogroup"
 
 
 def tracked_files_copy(dest):
@@ -41,8 +42,10 @@ def run_unprivileged(checkout, *command, extra_env=None):
     env.update(HOME=str(checkout.parent / "home"), PATH="/usr/local/bin:/usr/bin:/bin", **(extra_env or {}))
     command = [str(part) for part in command]
     if os.geteuid() == 0:
-        command = [shutil.which("runuser"), "-u", UNPRIVILEGED, "--", "env", "-i",
-                   *[f"{k}={v}" for k, v in env.items()], *command]
+        # setpriv keeps the environment given here (proxy settings may hold
+        # credentials: never on a command line).
+        command = [shutil.which("setpriv"), f"--reuid={UNPRIVILEGED}", f"--regid={UNPRIVILEGED_GROUP}",
+                   "--clear-groups", "--", *command]
     return subprocess.run(command, cwd=checkout, env=env, capture_output=True, text=True, timeout=900)
 
 

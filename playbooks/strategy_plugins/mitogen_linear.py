@@ -3,9 +3,9 @@
 # operator sets (requirements-mitogen.txt installs Mitogen). Loaded only when
 # that strategy is chosen; the default stays Ansible's own `linear`.
 #
-# Mitogen takes over the `ssh` and `docker` connections by those short names
-# only: the inventories here name the docker connection `docker`, which
-# Ansible itself routes to community.docker.docker.
+# Mitogen takes over connections by their short names only (`ssh`, `docker`,
+# `local`, ...), not by full names: inventory/local names the docker
+# connection `docker`, which Ansible itself routes to community.docker.docker.
 from __future__ import annotations
 
 try:
