@@ -84,6 +84,11 @@ class Site:
         return settings["site_service_user"]
 
     @property
+    def database_server(self):
+        """The inventory name of the site's PostgreSQL server; "" for SQLite."""
+        return self.hostvars.get("database_server", "")
+
+    @property
     def data_dir(self):
         return f"{self.root}/shared/data"
 

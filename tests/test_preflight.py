@@ -165,11 +165,17 @@ def test_acme_without_an_account_email_is_refused(project, extra):
     assert_refused_before_any_change(rc, output, "webserver_acme_email")
 
 
-@pytest.mark.parametrize("extra", [["-e", "database_engine=postgresql"],
+@pytest.mark.parametrize("extra", [["-e", "database_engine=postgresql", "-e", '{"database_name": ""}'],
                                    ["-e", "database_engine=postgresql", "-e", '{"database_name": "bad name;"}']])
 def test_postgresql_without_a_database_name_is_refused(project, extra):
     rc, output = run_site(project, *extra)
     assert_refused_before_any_change(rc, output, "database_name")
+
+
+def test_a_database_server_outside_group_db_is_refused(project):
+    rc, output = run_site(project, "-e", "database_server=superlists-staging.example.com")
+    assert_refused_before_any_change(rc, output, "database_server")
+    assert "a host of the inventory's group db" in output
 
 
 def connect_over_ssh_as(project, user):

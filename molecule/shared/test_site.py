@@ -99,10 +99,19 @@ def test_manage_command_runs_with_the_sites_settings(site):
     assert out == f"False ['{site.domain}']"
 
 
-def test_database_lives_in_the_data_directory(site):
+def test_database_is_where_the_inventory_puts_it(site):
+    """SQLite in the data directory; or, for a site whose database_server is
+    set, PostgreSQL there, with no SQLite file made."""
+    out = site.host.check_output(f"sudo -u {site.service_user} {site.root}/manage shell --no-imports -c "
+                                 "'from django.db import connection as c; print(c.vendor, c.settings_dict[\"HOST\"])'")
     db = site.host.file(f"{site.data_dir}/db.sqlite3")
-    assert db.is_file
-    assert db.user == site.service_user
+    if site.database_server:
+        assert out == f"postgresql {site.database_server}"
+        assert not db.exists
+    else:
+        assert out == "sqlite "
+        assert db.is_file
+        assert db.user == site.service_user
     assert not site.host.file(f"{site.root}/shared/db.sqlite3").exists
 
 

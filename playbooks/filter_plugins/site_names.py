@@ -8,6 +8,15 @@ names from a unit's). `site_short_name(limit)` keeps a domain of up to
 with a hash: its first `limit - 20` characters, a dash and the first 12 hex
 digits of its SHA-1 (`limit - 7` characters in all).
 
+`site_database_name` is the name of a site's PostgreSQL database and role:
+its domain with dots and dashes as underscores, cut to PostgreSQL's 63
+characters the same way. The web servers and the database server compute it
+alike, each from the site's domain.
+
+`web_hosts` picks the hosts that serve a site from the inventory's groups:
+those in group `web`, and every host in neither `db` nor `lb` (so an
+inventory without those groups, one host per site, is all web hosts).
+
 The tests import `short_name` from here, so they check the names the roles
 make rather than a copy of the rule.
 """
@@ -23,6 +32,16 @@ def short_name(domain, limit):
     return f"{domain[:limit - 20]}-{hashlib.sha1(domain.encode()).hexdigest()[:12]}"
 
 
+def database_name(domain):
+    return short_name(str(domain).replace(".", "_").replace("-", "_"), 63)
+
+
+def web_hosts(groups):
+    others = set(groups.get("db", [])) | set(groups.get("lb", []))
+    web = groups.get("web", [])
+    return [host for host in groups.get("all", []) if host in web or host not in others]
+
+
 class FilterModule:
     def filters(self):
-        return {"site_short_name": short_name}
+        return {"site_short_name": short_name, "site_database_name": database_name, "web_hosts": web_hosts}

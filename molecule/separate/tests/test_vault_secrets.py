@@ -4,6 +4,7 @@ nowhere else: not the output, not the journal, not other users."""
 import json
 import os
 import subprocess
+import urllib.parse
 import uuid
 from pathlib import Path
 
@@ -26,6 +27,15 @@ def process_environment(site):
     return dict(line.split("=", 1) for line in environ.splitlines() if "=" in line)
 
 
+def database_password(site):
+    """The password in the site's DATABASE_URL (vault.env)."""
+    lines = site.host.file(f"{site.root}/shared/vault.env").content_string.splitlines()
+    url = next(line for line in lines if line.startswith("DATABASE_URL=")).split("=", 1)[1]
+    secret = urllib.parse.urlsplit(url.strip("'")).password
+    assert secret and len(secret) >= 40
+    return secret
+
+
 def test_the_vault_file_is_encrypted():
     assert (SCENARIO_DIR / "email-password.vault").read_text().startswith("$ANSIBLE_VAULT;")
 
@@ -46,7 +56,8 @@ def test_vault_secret_reaches_the_site_and_only_the_site(staging_site):
 
 
 def test_a_changed_secret_restarts_the_site_and_never_shows(staging_site, tmp_path):
-    """Even with --diff and -v, the new value stays out of Ansible's output."""
+    """Even with --diff and -v, the new value stays out of Ansible's output,
+    and so does the database password written beside it."""
     site = staging_site
     new_value = f"rotated-{uuid.uuid4().hex}"
     extra = tmp_path / "rotate.json"
@@ -59,6 +70,7 @@ def test_a_changed_secret_restarts_the_site_and_never_shows(staging_site, tmp_pa
     # vault.env's item of that task: its name and result hidden.
     assert "(item=(censored due to no_log))" in output
     assert new_value not in output
+    assert database_password(site) not in output
     assert process_environment(site)["EMAIL_PASSWORD"] == new_value
     assert site.main_pid() != pid_before, "gunicorn was not restarted with the new secret"
     assert new_value not in site.host.check_output("journalctl --no-pager -q")

@@ -1,0 +1,27 @@
+"""The naming and topology rules of playbooks/filter_plugins/site_names.py."""
+
+import importlib.util
+from pathlib import Path
+
+spec = importlib.util.spec_from_file_location(
+    "site_names", Path(__file__).resolve().parents[1] / "playbooks" / "filter_plugins" / "site_names.py")
+site_names = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(site_names)
+
+
+def test_an_inventory_without_db_or_lb_is_all_web_hosts():
+    groups = {"all": ["a.example.com", "b.example.com"], "staging": ["a.example.com"], "live": ["b.example.com"]}
+    assert site_names.web_hosts(groups) == ["a.example.com", "b.example.com"]
+
+
+def test_database_and_load_balancer_hosts_serve_no_site_unless_also_in_web():
+    groups = {"all": ["web1", "db1", "lb1", "both"], "db": ["db1", "both"], "lb": ["lb1"], "web": ["both"]}
+    assert site_names.web_hosts(groups) == ["web1", "both"]
+
+
+def test_a_database_name_is_the_domain_with_underscores_and_fits_postgresql():
+    assert site_names.database_name("superlists-staging.example.com") == "superlists_staging_example_com"
+    # Longer than PostgreSQL's 63 characters: cut, and told apart by a hash.
+    one, other = "a" * 70 + ".com", "a" * 70 + ".org"
+    assert len(site_names.database_name(one)) <= 63
+    assert site_names.database_name(one) != site_names.database_name(other)
