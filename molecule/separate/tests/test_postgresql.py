@@ -10,7 +10,7 @@ import uuid
 import pytest
 import testinfra
 
-from conftest import _load_site_names, inventory, run_playbook, sites_in
+from conftest import _load_site_names, inventory, run_playbook, sites_in, try_playbook
 from app_changes import MODELS, add_field, clone, commit, migration
 from test_vault_secrets import VAULT_ENV
 
@@ -128,6 +128,23 @@ def test_backups_are_pg_dumps_on_the_database_server(site, db, databases):
     listing = db.check_output(f"runuser -u postgres -- pg_restore --list {folder}/{dumps[-1]}")
     assert "Format: CUSTOM" in listing
     assert not site.host.file(f"{site.data_dir}/backups").exists
+
+
+def test_a_deploy_that_cannot_read_its_database_password_fails_naming_it(staging_site, tmp_path):
+    """It fails before the new release is built: the revert has nothing to
+    mark or put back, says so plainly, and the site serves on."""
+    site = staging_site
+    serving = site.deployed_commit()
+    repo = clone(tmp_path / "repo")
+    new = commit(repo, "a new version", {"app/lists/new-version.txt": "new\n"})
+    rc, output = try_playbook("playbooks/deploy.yml", "-e", f"deploy_target={site.domain}", "-e", f"app_repo={repo}",
+                              "-e", f"app_version={new}", "-e", "database_name=no_such_site", env=VAULT_ENV)
+    assert rc != 0
+    assert "Read the site's database password on superlists-db" in output
+    assert "Going back failed too" not in output
+    assert site.deployed_commit() == serving
+    assert not site.host.file(f"{site.root}/releases/{new}").exists
+    assert site.request("GET", "/")[0] == 200
 
 
 def test_a_rollback_restores_the_database_on_the_database_server(staging_site, db, databases, tmp_path):
