@@ -154,6 +154,12 @@ def test_v2_with_a_migration_deploys_under_load_without_a_failed_request(staging
     summary = load.summary()
     print("load during the v1 -> v2 deploy:", summary)
     assert rc == 0, output[-3000:]
+    # Every operation of the plan was shown before the migrations ran.
+    text = plain(output)
+    shown = text.find("will do to the database")
+    operation = text.find("Add field note to item", shown)
+    applied = text.find("Apply the release's database migrations", shown)
+    assert -1 < shown < operation < applied, text[shown:shown + 500]
     assert summary["requests"] >= 100
     assert summary["failed"] == 0, summary
     assert_serves(site, releases, "v2")
