@@ -140,7 +140,7 @@ def test_a_deploy_that_cannot_read_its_database_password_fails_naming_it(staging
     rc, output = try_playbook("playbooks/deploy.yml", "-e", f"deploy_target={site.domain}", "-e", f"app_repo={repo}",
                               "-e", f"app_version={new}", "-e", "database_name=no_such_site", env=VAULT_ENV)
     assert rc != 0
-    assert "Read the site's database password on superlists-db" in output
+    assert "Read the site's database password on its database server" in output
     assert "Going back failed too" not in output
     assert site.deployed_commit() == serving
     assert not site.host.file(f"{site.root}/releases/{new}").exists
