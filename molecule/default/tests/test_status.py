@@ -30,6 +30,7 @@ def test_status_names_the_release_its_health_log_backups_and_lock(staging_site):
     assert "health through nginx: ok" in output
     assert f"previous release: {previous[:12] or 'none'}" in output
     assert "lock: held by someone@elsewhere pid=1 since 2026-01-01T00:00:00Z" in output
+    assert f"database: SQLite {site.data_dir}/db.sqlite3" in output
     newest = max(backups, key=lambda name: name.split("-before-")[0])
     assert f"backups kept: {len(backups)}, newest {newest}" in output
     last_log = site.host.check_output(f"tail -n 1 {site.root}/deploy.log")

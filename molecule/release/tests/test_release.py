@@ -156,7 +156,7 @@ def test_v2_with_a_migration_deploys_under_load_without_a_failed_request(staging
     assert rc == 0, output[-3000:]
     # Every operation of the plan was shown before the migrations ran.
     text = plain(output)
-    shown = text.find("will do to the database")
+    shown = text.find("Show the database operations of release")
     operation = text.find("Add field note to item", shown)
     applied = text.find("Apply the release's database migrations", shown)
     assert -1 < shown < operation < applied, text[shown:shown + 500]

@@ -130,6 +130,14 @@ def test_backups_are_pg_dumps_on_the_database_server(site, db, databases):
     assert not site.host.file(f"{site.data_dir}/backups").exists
 
 
+def test_the_status_names_the_database_server_and_its_backups(site, db, databases):
+    name = databases[site.domain]
+    output = run_playbook("playbooks/status.yml", "-e", f"deploy_target={site.domain}", env=VAULT_ENV)
+    assert f"database: PostgreSQL {name} on {DB_CONTAINER}" in output
+    backups = db.check_output(f"ls -t {BACKUPS}/{name}").split()
+    assert f"backups kept: {len(backups)}, newest {backups[0]}" in output
+
+
 def test_a_deploy_that_cannot_read_its_database_password_fails_naming_it(staging_site, tmp_path):
     """It fails before the new release is built: the revert has nothing to
     mark or put back, says so plainly, and the site serves on."""
