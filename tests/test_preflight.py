@@ -60,7 +60,7 @@ def assert_refused_before_any_change(rc, output, name):
     assert recap, output
     changed, unreachable, failed = map(int, recap.groups())
     assert (changed, unreachable, failed) == (0, 0, 1), output
-    assert "Provision the servers" not in output
+    assert "Provision the web servers" not in output
 
 
 @pytest.mark.parametrize(
@@ -205,7 +205,7 @@ def test_ssh_login_is_not_checked_when_ssh_hardening_is_off(project):
     connect_over_ssh_as(project, "root")
     rc, output = run_site(project, "-e", "host_hardening_ssh=false")
     assert rc != 0
-    assert "Provision the servers" in output
+    assert "Provision the web servers" in output
 
 
 def test_valid_settings_pass_the_check(project):
@@ -213,7 +213,7 @@ def test_valid_settings_pass_the_check(project):
     check and only then fails, on connecting to the missing server."""
     rc, output = run_site(project)
     assert rc != 0
-    assert "Provision the servers" in output
+    assert "Provision the web servers" in output
     assert "unreachable=1" in output or "failed=1" in output
 
 
@@ -272,7 +272,7 @@ def test_a_port_forward_to_the_servers_ssh_port_passes_the_check(project):
     assert "leaves out port 2222" in output
     rc, output = run_site(project, "-e", json.dumps({"ansible_port": 2222, "host_hardening_ssh_login_port": 22}))
     assert rc != 0
-    assert "Provision the servers" in output
+    assert "Provision the web servers" in output
 
 
 def test_the_login_user_cannot_be_the_service_user(project):
@@ -280,7 +280,7 @@ def test_the_login_user_cannot_be_the_service_user(project):
     valid; running the site as that user does not."""
     connect_over_ssh_as(project, "admin")
     rc, output = run_site(project, "-e", "site_user=admin")
-    assert rc != 0 and "Provision the servers" in output
+    assert rc != 0 and "Provision the web servers" in output
     rc, output = run_site(project, "-e", "site_service_user=admin")
     assert_refused_before_any_change(rc, output, "site_service_user")
     assert "the user Ansible logs in as" in output
