@@ -19,6 +19,15 @@ def test_database_and_load_balancer_hosts_serve_no_site_unless_also_in_web():
     assert site_names.web_hosts(groups) == ["web1", "both"]
 
 
+def test_a_deploy_target_keeps_only_its_web_hosts():
+    groups = {"all": ["s-lb", "s-web1", "s-web2", "s-db", "live"], "staging": ["s-lb", "s-web1", "s-web2", "s-db"],
+              "lb": ["s-lb"], "web": ["s-web1", "s-web2"], "db": ["s-db"], "live": ["live"]}
+    assert site_names.web_hosts(groups, "staging") == ["s-web1", "s-web2"]
+    assert site_names.web_hosts(groups, "live") == ["live"]
+    assert site_names.web_hosts(groups, "s-web2, live") == ["s-web2", "live"]
+    assert site_names.web_hosts(groups, "s-db") == []
+
+
 def test_a_database_name_is_the_domain_with_underscores_and_fits_postgresql():
     assert site_names.database_name("superlists-staging.example.com") == "superlists_staging_example_com"
     # Longer than PostgreSQL's 63 characters: cut, and told apart by a hash.

@@ -16,6 +16,9 @@ alike, each from the site's domain.
 `web_hosts` picks the hosts that serve a site from the inventory's groups:
 those in group `web`, and every host in neither `db` nor `lb` (so an
 inventory without those groups, one host per site, is all web hosts).
+`web_hosts(target)` keeps those of them in `target`: group or host names,
+separated by commas (deploy_target, for an inventory that holds several
+environments).
 
 The tests import `short_name` from here, so they check the names the roles
 make rather than a copy of the rule.
@@ -36,10 +39,14 @@ def database_name(domain):
     return short_name(str(domain).replace(".", "_").replace("-", "_"), 63)
 
 
-def web_hosts(groups):
+def web_hosts(groups, target="all"):
     others = set(groups.get("db", [])) | set(groups.get("lb", []))
     web = groups.get("web", [])
-    return [host for host in groups.get("all", []) if host in web or host not in others]
+    wanted = set()
+    for name in str(target).split(","):
+        name = name.strip()
+        wanted.update(groups.get(name, [name]))
+    return [host for host in groups.get("all", []) if (host in web or host not in others) and host in wanted]
 
 
 class FilterModule:
