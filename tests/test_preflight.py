@@ -302,6 +302,76 @@ def test_two_sites_on_one_server_cannot_share_a_service_user_or_data(project, sh
     assert "superlists.example.com on the same server (no-such-server)" in output
 
 
+def a_fleet(project, **web_settings):
+    """The staging site on two web servers, with a database server and a
+    load balancer. The site's domain is set where an operator sets it, in
+    group_vars/staging/site.yml (an inventory file's group vars rank below
+    group_vars/all); web_settings on each web server."""
+    site = project / "group_vars" / "staging" / "site.yml"
+    site.write_text(site.read_text() + "site_domain: superlists-staging.example.com\n")
+
+    def server(name, address, settings=None):
+        return (f"        {name}:\n"
+                "          ansible_connection: community.docker.docker\n"
+                f"          ansible_host: {address}\n"
+                "          host_hardening_ssh_allow_users: [admin]\n"
+                + "".join(f"          {key}: {value}\n" for key, value in (settings or {}).items()))
+
+    (project / "hosts.yml").write_text(
+        "staging:\n"
+        "  children:\n"
+        "    web:\n"
+        "      hosts:\n" + server("superlists-staging.example.com", "no-such-web1", web_settings)
+        + server("web2.example.com", "no-such-web2", web_settings)
+        + "    db:\n      hosts:\n" + server("db1.example.com", "no-such-db")
+        + "    lb:\n      hosts:\n" + server("lb1.example.com", "no-such-lb"))
+
+
+def test_a_site_on_several_web_servers_needs_a_database_server(project):
+    a_fleet(project)
+    rc, output = run_site(project)
+    assert_refused_before_any_change(rc, output, "database_server")
+    assert "since superlists-staging.example.com is served by 2 web servers" in output
+    # With one, the check passes (the run goes on to the missing servers).
+    a_fleet(project, database_server="db1.example.com")
+    rc, output = run_site(project)
+    assert rc != 0 and "Provision the database servers" in output, output
+
+
+def test_a_load_balancer_outside_group_lb_is_refused(project):
+    a_fleet(project, database_server="db1.example.com", load_balancer="db1.example.com")
+    rc, output = run_site(project)
+    assert_refused_before_any_change(rc, output, "load_balancer")
+    assert "or a host of the inventory's group lb" in output
+
+
+def test_a_web_server_behind_a_load_balancer_is_open_to_it_alone(project):
+    """group_vars/all gives a web server behind a load balancer its firewall
+    sources: ports 80 and 443 for the load balancer's fleet_address."""
+    a_fleet(project, database_server="db1.example.com")
+    hosts = project / "hosts.yml"
+    hosts.write_text(hosts.read_text().replace("ansible_host: no-such-lb\n", "ansible_host: no-such-lb\n"
+                                               "          fleet_address: 10.0.0.30\n"))
+    (project / "playbooks" / "show.yml").write_text(
+        "- hosts: web2.example.com:db1.example.com\n  gather_facts: false\n  tasks:\n"
+        "    - ansible.builtin.debug:\n        msg: \"{{ host_hardening_firewall_tcp_sources | to_json }}\"\n")
+    rc, output = run_site(project, playbook="playbooks/show.yml")
+    assert rc == 0, output
+    assert re.search(r"""ok: \[web2\.example\.com\] =>\s*msg: '\{"80": \["10\.0\.0\.30"\], "443": \["10\.0\.0\.30"\]\}'""",
+                     output), output
+    assert re.search(r"""ok: \[db1\.example\.com\] =>\s*msg: '\{\}'""", output), output
+
+
+def test_restricting_the_ssh_port_to_some_hosts_is_refused(project):
+    connect_over_ssh_as(project, "admin")
+    rc, output = run_site(project, "-e", json.dumps({"host_hardening_firewall_tcp_sources": {"22": ["10.0.0.5"]}}))
+    assert_refused_before_any_change(rc, output, "host_hardening_firewall_tcp_sources")
+    assert "the firewall would lock Ansible out of this host from anywhere else" in output
+    rc, output = run_site(project, "-e", json.dumps({"host_hardening_firewall_tcp_sources": {"8080": ["10.0.0.5"]}}))
+    assert_refused_before_any_change(rc, output, "host_hardening_firewall_tcp_sources")
+    assert "restricts port(s) 8080, which" in output
+
+
 @pytest.mark.parametrize("tags", ["ssh", "firewall", "upgrades,kernel"])
 def test_the_settings_are_checked_whatever_tags_are_given(project, tags):
     """--tags ssh on a server reached as root would write PermitRootLogin no
