@@ -391,3 +391,11 @@ def test_a_rollback_target_that_is_not_a_release_name_is_refused(project, target
     rc, output = run_rollback(project, "-e", json.dumps({"rollback_to": target}))
     assert_refused_before_any_change(rc, output, "rollback_to")
     assert "Take the deploy lock" not in output
+
+
+def test_a_rollback_that_would_restore_a_shared_database_once_per_web_server_is_refused(project):
+    a_fleet(project, database_server="db1.example.com")
+    rc, output = run_rollback(project, "-e", "rollback_restore_database=true")
+    assert_refused_before_any_change(rc, output, "rollback_restore_database")
+    assert "which 2 web servers serve (superlists-staging.example.com, web2.example.com)" in " ".join(output.split())
+    assert "Take the deploy lock" not in output
