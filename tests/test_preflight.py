@@ -345,6 +345,29 @@ def test_a_load_balancer_outside_group_lb_is_refused(project):
     assert "or a host of the inventory's group lb" in output
 
 
+def test_acme_on_a_web_server_behind_a_load_balancer_is_refused(project):
+    """Visitors see the load balancer's certificate: an ACME one is asked
+    for there (loadbalancer_certificate), not on the web servers."""
+    a_fleet(project, database_server="db1.example.com", webserver_certificate="acme",
+            webserver_acme_email="ops@example.com")
+    rc, output = run_site(project)
+    assert_refused_before_any_change(rc, output, "webserver_certificate")
+    assert 'set loadbalancer_certificate "acme" on it' in output
+
+
+def test_acme_at_the_load_balancer_without_an_email_stops_the_run_before_any_server(project):
+    a_fleet(project, database_server="db1.example.com")
+    hosts = project / "hosts.yml"
+    hosts.write_text(hosts.read_text().replace("ansible_host: no-such-lb\n", "ansible_host: no-such-lb\n"
+                                               "          loadbalancer_certificate: acme\n"))
+    rc, output = run_site(project)
+    assert rc != 0
+    assert 'loadbalancer_acme_email = "" is invalid for lb1.example.com' in output, output
+    # The web servers' checks passed, and no server is provisioned.
+    assert "Provision the database servers" not in output, output
+    assert "Provision the web servers" not in output
+
+
 def test_a_web_server_behind_a_load_balancer_is_open_to_it_alone(project):
     """group_vars/all gives a web server behind a load balancer its firewall
     sources: ports 80 and 443 for the load balancer's fleet_address."""
@@ -360,6 +383,24 @@ def test_a_web_server_behind_a_load_balancer_is_open_to_it_alone(project):
     assert re.search(r"""ok: \[web2\.example\.com\] =>\s*msg: '\{"80": \["10\.0\.0\.30"\], "443": \["10\.0\.0\.30"\]\}'""",
                      output), output
     assert re.search(r"""ok: \[db1\.example\.com\] =>\s*msg: '\{\}'""", output), output
+
+
+def test_a_database_server_opens_postgresql_to_its_web_servers_alone(project):
+    """A database server whose firewall opens 5432 opens it to the web
+    servers whose database_server it is, at the address each connects from
+    (database_client_address, else fleet_address), and to no other host."""
+    a_fleet(project, database_server="db1.example.com")
+    hosts = project / "hosts.yml"
+    hosts.write_text(hosts.read_text().replace(
+        "ansible_host: no-such-db\n", "ansible_host: no-such-db\n          host_hardening_firewall_tcp_ports: [22, 5432]\n")
+        .replace("ansible_host: no-such-web2\n", "ansible_host: no-such-web2\n          database_client_address: 10.0.0.22\n"))
+    (project / "playbooks" / "show.yml").write_text(
+        "- hosts: db1.example.com\n  gather_facts: false\n  tasks:\n"
+        "    - ansible.builtin.debug:\n        msg: \"{{ host_hardening_firewall_tcp_sources | to_json }}\"\n")
+    rc, output = run_site(project, playbook="playbooks/show.yml")
+    assert rc == 0, output
+    assert re.search(r"""ok: \[db1\.example\.com\] =>\s*msg: '\{"5432": \["10\.0\.0\.22", "no-such-web1"\]\}'""",
+                     output), output
 
 
 def test_restricting_the_ssh_port_to_some_hosts_is_refused(project):

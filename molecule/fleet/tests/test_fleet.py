@@ -64,12 +64,33 @@ def releases(tmp_path_factory):
             "def home_page(request):\n    if socket.gethostname() == 'fleet-web2':\n"
             "        raise RuntimeError('v3 fails on fleet-web2')\n"),
     })
-    return {"repo": repo, "v1": repo_head(), "v2": v2, "v3": v3}
+    # v4, from v2: a change of code only, deployed and then rolled back.
+    git(repo, "checkout", "--quiet", "-b", "v4", v2)
+    v4 = commit(repo, "v4: a new page title, no migration", {
+        "app/lists/templates/base.html": base.replace("</body>", "<!-- release v4 -->\n</body>"),
+    })
+    return {"repo": repo, "v1": repo_head(), "v2": v2, "v3": v3, "v4": v4}
 
 
 def deploy(releases, version):
     return try_playbook("playbooks/deploy.yml", "-e", f"app_repo={releases['repo']}", "-e",
                         f"app_version={releases[version]}")
+
+
+def rollback(releases, *extra):
+    return try_playbook("playbooks/rollback.yml", "-e", f"app_repo={releases['repo']}", *extra)
+
+
+def under_load(label, run):
+    """run() while clients load the site through the load balancer: its rc
+    and output, and the load's summary. The time and the load are printed."""
+    with Load(f"https://{DOMAIN}:18463/", connect_to=("127.0.0.1", 18463)) as load:
+        started = time.monotonic()
+        rc, output = run()
+        seconds = time.monotonic() - started
+    summary = load.summary()
+    print(f"{label}: {seconds:.1f} s; load through the load balancer: {summary}")
+    return rc, output, summary
 
 
 def plain(output):
@@ -83,6 +104,17 @@ def task_results(text, task):
     for segment in re.findall(rf"TASK \[{re.escape(task)}\](.*?)(?=TASK \[|PLAY RECAP)", text):
         results += re.findall(r"(ok|changed|skipping|failed|fatal): \[([\w-]+)", segment)
     return results
+
+
+def rotation_changes(text):
+    """("out" or "back", host) for each web server a run took out of the
+    load balancer's rotation or put back, in the order it did."""
+    changes = []
+    for task in re.finditer(r"TASK \[release : (?:Take the web server (out) of|Put the web server (back) into) the load "
+                            r"balancer's rotation\](.*?)(?=TASK \[|PLAY RECAP)", text):
+        what = task.group(1) or task.group(2)
+        changes += [(what, name) for name in re.findall(r"changed: \[([\w-]+)", task.group(3))]
+    return changes
 
 
 def lb_states():
@@ -144,14 +176,71 @@ def test_both_web_servers_serve_visitors(lb_site):
     assert all(count >= 5 for count in counts.values()), counts
 
 
+PROBE = ("import socket, sys\n"
+         "try:\n    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3).close(); print('open')\n"
+         "except OSError as e:\n    print(type(e).__name__)")
+
+
+def reaches(source, target, port):
+    return host(source).check_output("python3 -c %s %s %s", PROBE, target, str(port))
+
+
 def test_web_servers_answer_only_the_load_balancer():
-    probe = ("import socket, sys\n"
-             "try:\n    socket.create_connection((sys.argv[1], 443), timeout=3).close(); print('open')\n"
-             "except OSError as e:\n    print(type(e).__name__)")
     for name in WEB_SERVERS:
-        assert host("fleet-lb").check_output("python3 -c %s %s", probe, name) == "open"
+        assert reaches("fleet-lb", name, 443) == "open"
         # The database server is on the same network, and is not let in.
-        assert host("fleet-db").check_output("python3 -c %s %s", probe, name) in ("TimeoutError", "timeout")
+        assert reaches("fleet-db", name, 443) in ("TimeoutError", "timeout")
+
+
+def test_the_database_server_answers_only_the_web_servers():
+    for name in WEB_SERVERS:
+        assert reaches(name, "fleet-db", 5432) == "open"
+    # The load balancer is on the same network, and is not let in.
+    assert reaches("fleet-lb", "fleet-db", 5432) in ("TimeoutError", "timeout")
+    assert reaches("fleet-lb", "fleet-db", 22) == "open"
+
+
+PEBBLE_ROOT = "/tmp/pebble-root.pem"
+
+
+def served_certificate():
+    """The certificate the load balancer shows for the site, checked against
+    the root of the ACME CA (Pebble, on fleet-lb; its root is made afresh
+    each time it starts): (verify result, serial, subject and issuer)."""
+    lb = host("fleet-lb")
+    lb.check_output(
+        "python3 -c 'import urllib.request, sys; "
+        "sys.stdout.write(urllib.request.urlopen(\"https://127.0.0.1:15000/roots/0\").read().decode())' "
+        f"> {PEBBLE_ROOT}")
+    out = lb.check_output(
+        f"openssl s_client -connect 127.0.0.1:443 -servername {DOMAIN} -CAfile {PEBBLE_ROOT} "
+        f"-verify_hostname {DOMAIN} </dev/null 2>/dev/null | tee /tmp/lb-s-client.txt | openssl x509 -noout -serial -issuer")
+    verify = re.search(r"Verify return code: (\d+ \([^)]*\))", lb.file("/tmp/lb-s-client.txt").content_string)
+    return verify.group(1), re.search(r"serial=(\w+)", out).group(1), out
+
+
+def test_the_load_balancer_shows_the_certificate_the_acme_ca_issued(lb_site):
+    verify, _, out = served_certificate()
+    assert verify == "0 (ok)", out
+    assert "Pebble" in out
+    # The CA's challenges go to certbot (not running now: 503), over HTTP;
+    # everything else is sent to HTTPS.
+    assert lb_site.http_request("GET", "/.well-known/acme-challenge/probe-token")[0] == 503
+    assert lb_site.http_request("GET", "/")[0] == 301
+
+
+def test_a_renewed_certificate_is_served_after_a_reload():
+    """certbot's deploy hook writes HAProxy's file and reloads it: the new
+    certificate is served, and HAProxy's master process was not restarted."""
+    lb = host("fleet-lb")
+    _, serial_before, _ = served_certificate()
+    master_before = lb.check_output("systemctl show --property MainPID --value haproxy")
+    lb.check_output("certbot renew --force-renewal --no-random-sleep-on-renew --quiet")
+    verify, serial_after, out = served_certificate()
+    assert verify == "0 (ok)", out
+    assert serial_after != serial_before
+    assert lb.check_output("systemctl show --property MainPID --value haproxy") == master_before
+    assert lb.file(f"/etc/haproxy/tls/{BACKEND}.pem").mode == 0o600
 
 
 def test_the_database_password_is_in_no_log_process_list_or_world_readable_file():
@@ -185,12 +274,7 @@ def test_a_list_is_the_same_on_both_web_servers(lb_site):
 
 
 def test_a_rolling_deploy_with_a_migration_fails_no_request(lb_site, releases):
-    with Load(f"https://{DOMAIN}:18463/", connect_to=("127.0.0.1", 18463)) as load:
-        started = time.monotonic()
-        rc, output = deploy(releases, "v2")
-        seconds = time.monotonic() - started
-    summary = load.summary()
-    print(f"rolling deploy v1 -> v2: {seconds:.1f} s; load through the load balancer: {summary}")
+    rc, output, summary = under_load("rolling deploy v1 -> v2", lambda: deploy(releases, "v2"))
     assert rc == 0, output[-3000:]
     assert summary["requests"] >= 100
     assert summary["failed"] == 0, summary
@@ -202,13 +286,8 @@ def test_a_rolling_deploy_with_a_migration_fails_no_request(lb_site, releases):
     first_switch = text.find("TASK [release : Switch the site to release")
     assert -1 < text.find("TASK [database : Apply the release's database migrations]") < first_switch
     # One server at a time: fleet-web1 was back in rotation before fleet-web2 left it.
-    drained = task_results(text, "release : Take the web server out of the load balancer's rotation")
-    put_back = task_results(text, "release : Put the web server back into the load balancer's rotation")
-    assert [result for result in drained + put_back if result[0] == "changed"] == [
-        ("changed", "fleet-web1"), ("changed", "fleet-web2"), ("changed", "fleet-web1"), ("changed", "fleet-web2")]
-    assert text.find("changed: [fleet-web1 -> fleet-lb") < text.find("changed: [fleet-web2 -> fleet-lb")
-    order = [m.group(1) for m in re.finditer(r"TASK \[release : (Take the web server out|Put the web server back)", text)]
-    assert order[:4] == ["Take the web server out", "Put the web server back"] * 2, order
+    assert rotation_changes(text) == [("out", "fleet-web1"), ("back", "fleet-web1"),
+                                      ("out", "fleet-web2"), ("back", "fleet-web2")]
     # The operator's view: one line per server, and the time.
     for name in WEB_SERVERS:
         assert f"{name} ({DOMAIN}): serves {releases['v2'][:12]}, health ok, load balancer fleet-lb: UP" in text
@@ -235,32 +314,142 @@ def test_a_release_failing_on_the_second_web_server_puts_the_first_back(lb_site,
         status, _, body = lb_site.request("GET", path)
         assert status == 200 and text_on_it in body
     assert wait_for(lambda: lb_states() == {"fleet-web1": "UP", "fleet-web2": "UP"}, 15), lb_states()
+    # fleet-web1 left the rotation to switch, fleet-web2 to switch (and fail),
+    # then fleet-web1 again to go back; both were put back.
+    changes = rotation_changes(text)
+    assert [name for what, name in changes if what == "out"] == ["fleet-web1", "fleet-web2", "fleet-web1"], changes
+    assert [what for what, name in changes if name == "fleet-web1"] == ["out", "back"] * 2, changes
+    assert [what for what, name in changes if name == "fleet-web2"] == ["out", "back"], changes
     # And the site saves lists again, on either server.
     lb_site.start_list("made-after-the-revert")
 
 
-def test_a_web_server_that_stops_answering_is_taken_out_and_put_back(lb_site):
+def test_a_rollback_behind_the_schema_is_refused_on_every_web_server(releases):
+    """previous is v1, which does not know v2's migration; the database is
+    shared, so it cannot be restored either. Nothing changes."""
+    rc, output = rollback(releases)
+    text = plain(output)
+    assert rc != 0
+    for name in WEB_SERVERS:
+        assert f"The rollback of {releases['v1'][:12]} to {DOMAIN} failed on {name} at" in text, text[-3000:]
+    assert "Refuse to run code behind the database's schema" in text
+    assert f"{releases['v1'][:12]} is behind the database of {DOMAIN}" in text, text[-3000:]
+    assert [serving(name) for name in WEB_SERVERS] == [releases["v2"]] * 2
+    rc, output = rollback(releases, "-e", f"rollback_to={releases['v1']}", "-e", "rollback_restore_database=true")
+    assert rc != 0
+    assert f"rollback_restore_database is not supported for {DOMAIN}, which 2 web servers serve" in plain(output)
+    assert [serving(name) for name in WEB_SERVERS] == [releases["v2"]] * 2
+
+
+def test_a_rolling_rollback_fails_no_request(lb_site, releases):
+    """v4 (code only) rolled out, then rolled back to v2 under load: one
+    server at a time, each out of rotation while it switches."""
+    rc, output = deploy(releases, "v4")
+    assert rc == 0, output[-3000:]
+    assert [serving(name) for name in WEB_SERVERS] == [releases["v4"]] * 2
+    rc, output, summary = under_load("rolling rollback v4 -> v2", lambda: rollback(releases))
+    assert rc == 0, output[-3000:]
+    assert summary["requests"] >= 100
+    assert summary["failed"] == 0, summary
+    assert [serving(name) for name in WEB_SERVERS] == [releases["v2"]] * 2
+    text = plain(output)
+    assert rotation_changes(text) == [("out", "fleet-web1"), ("back", "fleet-web1"),
+                                      ("out", "fleet-web2"), ("back", "fleet-web2")]
+    for name in WEB_SERVERS:
+        assert f"{name} ({DOMAIN}): serves {releases['v2'][:12]}, health ok, load balancer fleet-lb: UP" in text
+        log = host(name).file(f"{SITE_ROOT}/deploy.log").content_string.splitlines()
+        assert log[-1].split()[2:] == ["rollback", releases["v4"][:12], "->", releases["v2"][:12], "ok"]
+    assert re.search(r"rollback took \d+ s in all", text)
+    assert "release v4" not in lb_site.request("GET", "/")[2]
+    assert wait_for(lambda: lb_states() == {"fleet-web1": "UP", "fleet-web2": "UP"}, 10), lb_states()
+
+
+def promote(tmp_path, releases, version):
+    staging_file = tmp_path / "staging-release.yml"
+    live_file = tmp_path / "live-release.yml"
+    staging_file.write_text(f"---\napp_version: {releases[version]}\n")
+    live_file.write_text("---\napp_version: HEAD\n")
+    rc, output = try_playbook("playbooks/promote.yml", "-e", f"app_repo={releases['repo']}",
+                              "-e", f"promote_from={staging_file}", "-e", f"promote_to={live_file}")
+    return rc, output, live_file.read_text()
+
+
+def test_promotion_asks_every_web_server_of_staging(releases, tmp_path):
+    """Promoted only when both web servers serve the version, healthy."""
+    rc, output, live = promote(tmp_path, releases, "v2")
+    assert rc == 0, output[-3000:]
+    assert f"app_version: {releases['v2']}" in live
+    asked = task_results(plain(output), "webserver : Ask each staging site's home page and /health/ what it serves")
+    assert sorted(asked) == [("ok", "fleet-web1"), ("ok", "fleet-web2")], asked
+    # fleet-web2 on v4 by hand (its link switched, gunicorn restarted): not promoted.
+    web2 = host("fleet-web2")
+    v4_dir = f"{SITE_ROOT}/releases/{releases['v4']}"
+    switch = (f"runuser -u elspeth -- ln -sfn {v4_dir} {SITE_ROOT}/current && "
+              f"systemctl restart gunicorn-{DOMAIN}.service")
+    back = (f"runuser -u elspeth -- ln -sfn {SITE_ROOT}/releases/{releases['v2']} {SITE_ROOT}/current && "
+            f"systemctl restart gunicorn-{DOMAIN}.service")
+    web2.check_output(switch)
+    try:
+        rc, output, live = promote(tmp_path, releases, "v2")
+    finally:
+        web2.check_output(back)
+    assert rc != 0
+    assert f"it serves {releases['v4'][:12]}" in plain(output), plain(output)[-3000:]
+    assert live == "---\napp_version: HEAD\n"
+
+
+def container_address(name):
+    return subprocess.run(["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name],
+                          check=True, capture_output=True, text=True).stdout.strip()
+
+
+def out_and_back(label, stop, start, back_within):
+    """Under load through the load balancer: stop() fleet-web2, wait until
+    the load balancer takes it out of rotation, start() it, and wait until
+    the load balancer puts it back. Checks and prints what the visitors saw:
+    only requests sent to fleet-web2 before it was taken out may fail (each
+    client waits for one until its timeout); none after."""
     with Load(f"https://{DOMAIN}:18463/", connect_to=("127.0.0.1", 18463)) as load:
         time.sleep(3)
-        frozen = time.monotonic()
-        # Every process on fleet-web2 stops at once, as on a server that hangs.
-        subprocess.run(["docker", "pause", "fleet-web2"], check=True)
+        stopped = time.monotonic()
+        stop()
         try:
             assert wait_for(lambda: lb_states()["fleet-web2"].startswith("DOWN"), 15), lb_states()
             down = time.monotonic()
-            time.sleep(5)
+            time.sleep(4)
         finally:
-            subprocess.run(["docker", "unpause", "fleet-web2"], check=True)
-        thawed = time.monotonic()
-        assert wait_for(lambda: lb_states()["fleet-web2"] == "UP", 15), lb_states()
+            start()
+        started = time.monotonic()
+        assert wait_for(lambda: lb_states()["fleet-web2"] == "UP", back_within), lb_states()
         back = time.monotonic()
         time.sleep(3)
     summary = load.summary()
     after_down = load.summary(since=down)
-    print(f"web server frozen: out of rotation after {down - frozen:.1f} s, back {back - thawed:.1f} s after it "
-          f"answered again; load: {summary}; failures: {[(round(o.started - frozen, 1), o.error) for o in load.failures()]}")
-    # Only requests sent to fleet-web2 before it was taken out may fail (each
-    # client waits for one until its timeout); none after.
+    print(f"{label}: out of rotation after {down - stopped:.1f} s, back {back - started:.1f} s after it was started "
+          f"again; load: {summary}; failures: {[(round(o.started - stopped, 1), o.error) for o in load.failures()]}")
     assert after_down["failed"] == 0, after_down
     assert summary["failed"] <= load.concurrency, summary
     assert summary["requests"] - summary["failed"] >= 50
+
+
+def test_a_web_server_that_stops_answering_is_taken_out_and_put_back():
+    """Every process on fleet-web2 stops at once, as on a server that hangs."""
+    out_and_back("web server frozen", lambda: subprocess.run(["docker", "pause", "fleet-web2"], check=True),
+                 lambda: subprocess.run(["docker", "unpause", "fleet-web2"], check=True), 15)
+
+
+def test_a_web_server_killed_outright_is_taken_out_and_put_back_once_it_boots():
+    """fleet-web2 dies at once (its container killed, as a machine that loses
+    power) and boots again: its site comes back by itself (systemd), and the
+    load balancer sends it visitors again once its health checks pass."""
+    address = container_address("fleet-web2")
+
+    def boot():
+        subprocess.run(["docker", "start", "fleet-web2"], check=True, capture_output=True)
+        # The load balancer found the server by its name when it started; a
+        # real server keeps its address across a reboot, and so must this one.
+        assert container_address("fleet-web2") == address, "Docker gave fleet-web2 another address"
+
+    out_and_back("web server killed", lambda: subprocess.run(["docker", "kill", "fleet-web2"], check=True,
+                                                             capture_output=True), boot, 90)
+    assert serving("fleet-web2") == serving("fleet-web1")
