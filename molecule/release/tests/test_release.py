@@ -150,9 +150,11 @@ def test_v2_with_a_migration_deploys_under_load_without_a_failed_request(staging
     site.host.check_output(f"runuser -u {site.service_user} -- sh -c "
                            f"'mkdir -p {site.data_dir}/backups && echo half > {site.data_dir}/backups/interrupted.sqlite3.partial'")
     with Load(f"https://{site.domain}:{site.https_port}/", connect_to=("127.0.0.1", site.https_port)) as load:
+        started = time.monotonic()
         rc, output = deploy(releases, "v2")
+        seconds = time.monotonic() - started
     summary = load.summary()
-    print("load during the v1 -> v2 deploy:", summary)
+    print(f"deploy v1 -> v2: {seconds:.1f} s; load: {summary}")
     assert rc == 0, output[-3000:]
     # Every operation of the plan was shown before the migrations ran.
     text = plain(output)
