@@ -104,6 +104,16 @@ class Site:
         return f"gunicorn-{self.file_name}"
 
     @property
+    def lock(self):
+        """The site's deploy lock, in root's directory (the release role)."""
+        return f"/run/superlists-deploy/deploy-{short_name(self.domain, 200)}.lock"
+
+    @property
+    def journal(self):
+        """Where a deploy notes what it is changing until it is done."""
+        return f"/var/lib/superlists-deploy/{short_name(self.domain, 200)}.journal"
+
+    @property
     def url(self):
         return f"https://{self.domain}:{self.https_port}"
 

@@ -427,7 +427,8 @@ def run_rollback(project, *extra):
     return run_site(project, *extra, playbook="playbooks/rollback.yml")
 
 
-@pytest.mark.parametrize("target", ["--upload-pack=evil", "../../../etc", "abc/def"])
+@pytest.mark.parametrize("target", ["--upload-pack=evil", "../../../etc", "abc/def", "a1b2c3d4e5f6", "v1.0",
+                                    "a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2' nginx.service '"])
 def test_a_rollback_target_that_is_not_a_release_name_is_refused(project, target):
     rc, output = run_rollback(project, "-e", json.dumps({"rollback_to": target}))
     assert_refused_before_any_change(rc, output, "rollback_to")

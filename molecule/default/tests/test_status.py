@@ -18,7 +18,7 @@ def test_status_names_the_release_its_health_log_backups_and_lock(staging_site):
     commit = site.deployed_commit()
     previous = site.host.check_output(f"readlink {site.root}/previous || true").rsplit("/", 1)[-1]
     backups = site.host.check_output(f"ls {site.data_dir}/backups").split()
-    lock = f"/run/lock/deploy-{site.domain}.lock"
+    lock = site.lock
     # A lock held by a deploy elsewhere: the status names it and does not wait for it.
     site.host.check_output(f"echo 'someone@elsewhere pid=1 since 2026-01-01T00:00:00Z' > {lock}")
     try:

@@ -246,10 +246,6 @@ def test_a_failing_migration_leaves_the_database_untouched(staging_site, release
     assert site.host.file(f"{site.root}/releases/{releases['v3-migration']}/FAILED").exists
 
 
-def lock_path(site):
-    return f"/run/lock/deploy-{site.domain}.lock"
-
-
 def deploy_that_holds_the_lock(site, releases):
     """A site.yml run of v2, started in the background and waited for until
     it holds the site's lock: the process, and the lock's content."""
@@ -258,11 +254,11 @@ def deploy_that_holds_the_lock(site, releases):
          "-e", f"app_repo={releases['repo']}", "-e", f"app_version={releases['v2']}"],
         cwd=PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 120
-    while not site.host.file(lock_path(site)).exists:
+    while not site.host.file(site.lock).exists:
         assert first.poll() is None, "the first deploy ended before it took the lock"
         assert time.monotonic() < deadline, "the first deploy never took the lock"
         time.sleep(0.2)
-    return first, site.host.file(lock_path(site)).content_string.strip()
+    return first, site.host.file(site.lock).content_string.strip()
 
 
 def test_a_concurrent_deploy_is_refused_by_the_lock(staging_site, releases):
@@ -278,18 +274,18 @@ def test_a_concurrent_deploy_is_refused_by_the_lock(staging_site, releases):
     assert f"is being deployed by {holder}" in output
     assert "since 20" in holder
     assert first.returncode == 0, first_output[-3000:]
-    assert not site.host.file(lock_path(site)).exists
+    assert not site.host.file(site.lock).exists
 
 
 def test_a_stale_lock_is_cleared_only_when_asked(staging_site, releases):
     site = staging_site
-    site.host.check_output(f"echo 'someone@elsewhere since 2026-01-01T00:00:00Z' > {lock_path(site)}")
+    site.host.check_output(f"echo 'someone@elsewhere since 2026-01-01T00:00:00Z' > {site.lock}")
     rc, output = deploy(releases, "v2")
     assert rc != 0
     assert "is being deployed by someone@elsewhere since 2026-01-01T00:00:00Z" in output
     output = run_playbook("site.yml", "-e", "deploy_target=staging", "-e", f"app_repo={releases['repo']}",
                           "-e", f"app_version={releases['v2']}", "-e", "release_break_lock=true")
-    assert not site.host.file(lock_path(site)).exists
+    assert not site.host.file(site.lock).exists
     # The summary times this run, not the cleared lock's months-old holder.
     seconds = re.search(rf"{re.escape(site.domain)}: deploy \S+ -> \S+: \S+ in (\d+) s", plain(output))
     assert seconds and int(seconds.group(1)) < 900, output[-3000:]
@@ -396,7 +392,7 @@ def test_a_failed_log_write_still_releases_the_lock_and_is_named(staging_site, r
     assert rc != 0
     assert 'failed at its end, at "Record the run in the deploy log' in output
     assert "The deploy lock is released" in output
-    assert not site.host.file(lock_path(site)).exists
+    assert not site.host.file(site.lock).exists
     assert_serves(site, releases, "v2")
 
 
@@ -416,7 +412,7 @@ def test_a_lock_whose_holder_still_runs_is_not_cleared(staging_site, releases):
 
 def write_journal(site, origin, target):
     journal = json.dumps({"from": origin, "to": target, "since": "2026-01-01T00:00:00Z"})
-    site.host.check_output(f"runuser -u elspeth -- sh -c {quote('printf %s ' + quote(journal) + ' > ' + site.root + '/.deploy-journal')}")
+    site.host.check_output(f"printf %s {quote(journal)} > {site.journal}")
 
 
 def test_a_run_cut_short_after_the_switch_is_finished_by_the_next(staging_site, releases):
@@ -436,11 +432,13 @@ def test_a_run_cut_short_after_the_switch_is_finished_by_the_next(staging_site, 
     rc, output = deploy(releases, "v2")
     assert rc == 0, output[-3000:]
     assert "did not finish was going from" in output
+    # Nothing was restored: no error text from the skipped restore.
+    assert "is undefined" not in output
     log = site.host.file(f"{site.root}/deploy.log").content_string.splitlines()
     assert log[-2].split()[2:] == ["recover", releases["v2"][:12], "->", releases["v1"][:12], "finished"]
     assert log[-1].split()[2:] == ["deploy", releases["v1"][:12], "->", releases["v2"][:12], "ok"]
     assert site.host.run(f"systemctl is-active {candidate}").stdout.strip() == "inactive"
-    assert not site.host.file(f"{site.root}/.deploy-journal").exists
+    assert not site.host.file(site.journal).exists
     assert_serves(site, releases, "v2")
     assert site.host.file(f"{site.root}/previous").linked_to == v1
 
@@ -467,7 +465,61 @@ def test_a_run_cut_short_after_its_migration_is_undone_by_the_next(staging_site,
     log = site.host.file(f"{site.root}/deploy.log").content_string.splitlines()
     assert log[-1].split()[2:] == ["recover", releases["v2"][:12], "->", never_deployed[:12], "undone"]
     assert database_state(site) == before
-    assert not site.host.file(f"{site.root}/.deploy-journal").exists
+    assert not site.host.file(site.journal).exists
+    assert_serves(site, releases, "v2")
+
+
+def test_a_recovery_that_fails_keeps_the_journal_for_the_next_run(staging_site, releases):
+    """A cut-short run is found, but its recovery cannot finish (nginx is
+    down, so the release it goes back to cannot be checked): the journal
+    stays, and the next run, with nginx back, undoes the cut-short run."""
+    site = staging_site
+    never_deployed = "dead" * 10
+    write_journal(site, f"{site.root}/releases/{releases['v2']}", f"{site.root}/releases/{never_deployed}")
+    site.host.check_output("systemctl stop nginx")
+    try:
+        rc, output = deploy(releases, "v2", "-e", "release_health_tries=2")
+        assert rc != 0
+        assert "had not switched: going back to the release that served" in output
+        assert site.host.file(site.journal).exists
+        assert "recover" not in site.host.file(f"{site.root}/deploy.log").content_string.splitlines()[-1]
+    finally:
+        site.host.check_output("systemctl start nginx")
+    rc, output = deploy(releases, "v2")
+    assert rc == 0, output[-3000:]
+    assert "is undefined" not in output
+    log = site.host.file(f"{site.root}/deploy.log").content_string.splitlines()
+    assert log[-1].split()[2:] == ["recover", releases["v2"][:12], "->", never_deployed[:12], "undone"]
+    assert not site.host.file(site.journal).exists
+    assert_serves(site, releases, "v2")
+
+
+def test_names_the_deploy_user_writes_never_reach_roots_commands(staging_site, releases):
+    """The deploy user owns the site's directory: a `previous` link, or a
+    journal where older versions kept it, naming a release with a quote and
+    a space in it would make root act on a second unit (nginx here). The
+    link is refused, naming it; the journal there is not read at all."""
+    site = staging_site
+    nginx_pid = site.host.check_output("systemctl show -P MainPID nginx")
+    planted = f"{site.root}/releases/{releases['v1']}' nginx.service '"
+    journal = json.dumps({"from": f"{site.root}/releases/{releases['v2']}", "to": planted,
+                          "since": "2026-01-01T00:00:00Z"})
+    site.host.check_output(f"runuser -u elspeth -- sh -c {quote('printf %s ' + quote(journal) + ' > ' + site.root + '/.deploy-journal')}")
+    previous = site.host.file(f"{site.root}/previous").linked_to
+    try:
+        rc, output = deploy(releases, "v2")
+        assert rc == 0, output[-3000:]
+        assert "did not finish" not in output
+        site.host.check_output(f"runuser -u elspeth -- ln -sfn {quote(planted)} {site.root}/previous")
+        rc, output = rollback()
+        assert rc != 0
+        assert f"{site.root}/previous names" in plain(output) and "not a release of this site" in output
+    finally:
+        site.host.check_output(f"runuser -u elspeth -- sh -c 'ln -sfn {previous} {site.root}/previous"
+                               f" && rm -f {site.root}/.deploy-journal'")
+    assert site.host.check_output("systemctl is-active nginx") == "active"
+    assert site.host.check_output("systemctl show -P MainPID nginx") == nginx_pid
+    assert not site.host.file(site.lock).exists
     assert_serves(site, releases, "v2")
 
 
@@ -524,7 +576,7 @@ def test_a_failed_rollback_puts_the_newer_database_back(staging_site, releases):
     assert database_state(site) == before
     assert site.host.file(f"{site.root}/current").linked_to == f"{site.root}/releases/{releases['v2']}"
     assert_serves(site, releases, "v2")
-    assert not site.host.file(lock_path(site)).exists
+    assert not site.host.file(site.lock).exists
 
 
 def test_a_rollback_behind_the_schema_is_refused_unless_the_backup_is_restored(staging_site, releases):
