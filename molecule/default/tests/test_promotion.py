@@ -59,3 +59,17 @@ def test_one_unhealthy_site_stops_the_promotion_for_all(staging_site, tmp_path):
     assert rc != 0
     assert f"Not promoted: {down.domain} should serve HEAD" in output
     assert live == "---\napp_version: HEAD\n"
+
+
+def test_an_unreachable_staging_server_stops_the_promotion(staging_site, tmp_path):
+    """A staging server that cannot be reached answers nothing, so it
+    passes nothing: live's file is not written, though the server that
+    answered serves the version, healthy."""
+    gone = tmp_path / "gone.yml"
+    gone.write_text(yaml.safe_dump({"staging": {"hosts": {"superlists-gone.localhost": {
+        "ansible_connection": "community.docker.docker", "ansible_host": "superlists-no-such-server"}}}}))
+    rc, output, live = promote(tmp_path, {"app_version": "HEAD"}, "---\napp_version: HEAD\n",
+                               "-i", str(gone))
+    assert rc != 0
+    assert "Not promoted: superlists-gone.localhost could not be asked what it serves" in output
+    assert live == "---\napp_version: HEAD\n"
