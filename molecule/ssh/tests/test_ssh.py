@@ -2,10 +2,14 @@
 SSH and turned the firewall on, and Ansible still gets in, with its own
 strategy and with Mitogen's."""
 
+import http.client
 import os
 import subprocess
 
-from conftest import INVENTORY_DIR, changed_counts, run_playbook
+import pytest
+
+from app_changes import clone, commit
+from conftest import INVENTORY_DIR, changed_counts, run_playbook, try_playbook
 
 HOST = "superlists-ssh.localhost"
 MITOGEN = {"ANSIBLE_STRATEGY": "mitogen_linear"}
@@ -64,3 +68,28 @@ def test_site_yml_under_mitogen_installs_python3_apt_first_and_then_changes_noth
     again = run_playbook("site.yml", "-e", "deploy_target=staging", env=MITOGEN)
     assert changed_counts(again) == [0]
     assert "strategy plugins not included in ansible.builtin" in " ".join(again.split())
+
+
+def test_a_first_deploy_that_fails_has_nothing_to_go_back_to(staging_site, tmp_path):
+    """A second site's first deploy, of a version whose static files cannot
+    be collected: nothing served it before, so the run says there is
+    nothing to go back to (and no step of going back fails), and the server
+    gives the new name no page at all, neither the package's welcome page
+    nor an error of the site's."""
+    domain = "superlists-first.localhost"
+    repo = clone(tmp_path / "repo")
+    settings = repo / "app/superlists/settings.py"
+    broken = commit(repo, "static files nowhere", {
+        "app/superlists/settings.py": settings.read_text() + '\nSTATIC_ROOT = "/proc/no-static-here"\n'})
+    rc, output = try_playbook("site.yml", "-e", "deploy_target=staging", "-e", f"site_domain={domain}",
+                              "-e", f"app_repo={repo}", "-e", f"app_version={broken}")
+    text = " ".join(output.split())
+    assert rc != 0
+    assert 'failed at "Collect the release\'s static files"' in text
+    assert f"Nothing served {domain} before this run, so there is nothing to go back to" in text
+    assert "Going back failed too" not in text
+    assert staging_site.host.file(f"/home/elspeth/sites/{domain}/releases/{broken}/FAILED").exists
+    conn = http.client.HTTPConnection("127.0.0.1", staging_site.http_port, timeout=15)
+    conn.request("GET", "/", headers={"Host": domain})
+    with pytest.raises(http.client.RemoteDisconnected):
+        conn.getresponse()
