@@ -112,6 +112,9 @@ def test_missing_required_setting_is_refused(project, relpath, name):
         ("app_source", "rsync"),
         ("database_engine", "mysql"),
         ("database_keep_backups", 0),
+        # -1 was taken as 0: every release but current and previous pruned.
+        ("release_keep", 0),
+        ("release_keep", -1),
         ("webserver_http_port", 0),
         ("webserver_https_port", 70000),
         ("webserver_https_port", 80),
@@ -208,10 +211,17 @@ def test_ssh_login_is_not_checked_when_ssh_hardening_is_off(project):
     assert "Provision the web servers" in output
 
 
-def test_valid_settings_pass_the_check(project):
+@pytest.mark.parametrize("extra", [
+    [],
+    # The places a site may live besides the site user's home; a site of
+    # one web server switches it alone.
+    ["-e", json.dumps({"site_root": "/srv/superlists", "site_data_dir": "/var/www/superlists-data", "release_serial": 1})],
+    ["-e", json.dumps({"site_root": "/opt/sites/superlists", "release_serial": "100%"})],
+])
+def test_valid_settings_pass_the_check(project, extra):
     """The control case: with every setting valid, the run gets past the
     check and only then fails, on connecting to the missing server."""
-    rc, output = run_site(project)
+    rc, output = run_site(project, *extra)
     assert rc != 0
     assert "Provision the web servers" in output
     assert "unreachable=1" in output or "failed=1" in output
@@ -440,3 +450,23 @@ def test_a_rollback_that_would_restore_a_shared_database_once_per_web_server_is_
     assert_refused_before_any_change(rc, output, "rollback_restore_database")
     assert "which 2 web servers serve (superlists-staging.example.com, web2.example.com)" in " ".join(output.split())
     assert "Take the deploy lock" not in output
+
+
+@pytest.mark.parametrize("serial", ["100%", "2", "5"])
+def test_a_batch_that_would_empty_a_sites_rotation_is_refused(project, serial):
+    """Both of the site's web servers out of the load balancer at once: the
+    site would answer nobody while they switch."""
+    a_fleet(project, database_server="db1.example.com")
+    rc, output = run_site(project, "-e", f"release_serial={serial}")
+    assert_refused_before_any_change(rc, output, "release_serial")
+    output = " ".join(output.split())
+    assert "superlists-staging.example.com, web2.example.com" in output, output
+    assert "out of the rotation of lb1.example.com at once" in output, output
+
+
+def test_a_batch_smaller_than_a_sites_web_servers_passes_the_check(project):
+    a_fleet(project, database_server="db1.example.com")
+    # 50% of 2 web servers: one at a time.
+    for serial in ["1", "50%"]:
+        rc, output = run_site(project, "-e", f"release_serial={serial}")
+        assert rc != 0 and "Provision the database servers" in output, output
