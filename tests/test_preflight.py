@@ -296,20 +296,36 @@ def test_the_login_user_cannot_be_the_service_user(project):
     assert "the user Ansible logs in as" in output
 
 
-@pytest.mark.parametrize("shared", [{"site_service_user": "superlists-web"}, {"site_data_dir": "/srv/superlists-data"}])
-def test_two_sites_on_one_server_cannot_share_a_service_user_or_data(project, shared):
+@pytest.mark.parametrize(
+    "staging, live, name",
+    [
+        ({"site_service_user": "superlists-web"}, {"site_service_user": "superlists-web"}, "site_service_user"),
+        ({"site_data_dir": "/srv/superlists-data"}, {"site_data_dir": "/srv/superlists-data"}, "site_data_dir"),
+        # One site's directory inside, or equal to, the other's: a deploy or
+        # a prune of one would change the other's files.
+        ({"site_root": "/srv/superlists"}, {"site_root": "/srv/superlists"}, "site_root"),
+        ({"site_root": "/srv/superlists/staging"}, {"site_root": "/srv/superlists"}, "site_root"),
+        ({"site_data_dir": "/home/elspeth/sites/superlists.example.com/shared/staging-data"}, {}, "site_data_dir"),
+    ],
+)
+def test_two_sites_on_one_server_cannot_share_a_service_user_or_directories(project, staging, live, name):
     hosts = project / "hosts.yml"
-    hosts.write_text(hosts.read_text() + (
+    text = hosts.read_text().replace(
+        "host_hardening_ssh_allow_users: [admin]\n",
+        "host_hardening_ssh_allow_users: [admin]\n" + "".join(f"      {k}: {v}\n" for k, v in staging.items()))
+    hosts.write_text(text + (
         "live:\n"
         "  hosts:\n"
         "    superlists.example.com:\n"
         "      ansible_connection: community.docker.docker\n"
         "      ansible_host: no-such-server\n"
-        "      host_hardening_ssh_allow_users: [admin]\n"))
-    rc, output = run_site(project, "-e", json.dumps(shared))
-    name = next(iter(shared))
+        "      host_hardening_ssh_allow_users: [admin]\n"
+        + "".join(f"      {k}: {v}\n" for k, v in live.items())))
+    rc, output = run_site(project)
     assert_refused_before_any_change(rc, output, name)
-    assert "superlists.example.com on the same server (no-such-server)" in output
+    output = " ".join(output.split())
+    assert f"{name} = " in output, output
+    assert "superlists.example.com on the same server (no-such-server)" in output, output
 
 
 def a_fleet(project, **web_settings):
@@ -470,3 +486,51 @@ def test_a_batch_smaller_than_a_sites_web_servers_passes_the_check(project):
     for serial in ["1", "50%"]:
         rc, output = run_site(project, "-e", f"release_serial={serial}")
         assert rc != 0 and "Provision the database servers" in output, output
+
+
+def several_sites(project, sites, groups=""):
+    """One staging site per host (its domain the host's name), each on a
+    server of its own unless its settings say otherwise; `groups`, more of
+    the inventory's staging children."""
+    def server(index, name, settings):
+        settings = {"ansible_connection": "community.docker.docker", "ansible_host": f"no-such-server{index}",
+                    "host_hardening_ssh_allow_users": ["admin"], **settings}
+        return f"    {name}:\n" + "".join(f"      {key}: {json.dumps(value)}\n" for key, value in settings.items())
+
+    (project / "hosts.yml").write_text(
+        "staging:\n  hosts:\n" + "".join(server(index, name, settings) for index, (name, settings) in enumerate(sites.items()))
+        + groups)
+
+
+def assert_each_refused_before_any_change(rc, output, refusals):
+    """Each host's run stopped in the settings check with its message."""
+    assert rc != 0, output
+    assert "Provision the web servers" not in output
+    flat = " ".join(output.split())
+    for host, message in refusals.items():
+        recap = re.search(rf"{re.escape(host)}\s*:\s*ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", output)
+        assert recap, output
+        assert tuple(map(int, recap.groups())) == (0, 0, 1), (host, output)
+        assert message in flat, (message, output)
+
+
+def test_a_site_directory_outside_the_places_sites_live_is_refused(project):
+    """A site's root or data directory must lie below the site user's home,
+    /srv, /var/www or /opt: the deploy would otherwise chown and fill a
+    system directory or another account's."""
+    bad = {
+        "root.example.com": {"site_root": "/root/sites/superlists"},
+        "sbin.example.com": {"site_root": "/usr/local/sbin"},
+        "bob.example.com": {"site_root": "/home/bob/sites/superlists"},
+        "srv.example.com": {"site_root": "/srv"},
+        "pg.example.com": {"site_data_dir": "/var/lib/postgresql"},
+        "varlib.example.com": {"site_data_dir": "/var/lib/superlists"},
+        "boot.example.com": {"site_data_dir": "/boot/superlists"},
+        # Inside the site's releases: gone with the release.
+        "release.example.com": {"site_data_dir": "/home/elspeth/sites/release.example.com/current/data"},
+    }
+    several_sites(project, bad)
+    rc, output = run_site(project)
+    assert_each_refused_before_any_change(rc, output, {
+        host: f"{name} = {json.dumps(value)} is invalid for {host}"
+        for host, settings in bad.items() for name, value in settings.items()})
