@@ -534,3 +534,13 @@ def test_a_site_directory_outside_the_places_sites_live_is_refused(project):
     assert_each_refused_before_any_change(rc, output, {
         host: f"{name} = {json.dumps(value)} is invalid for {host}"
         for host, settings in bad.items() for name, value in settings.items()})
+
+
+def test_a_host_that_is_both_a_web_server_and_a_load_balancer_is_refused(project):
+    """HAProxy and nginx would both take ports 80 and 443 on it."""
+    a_fleet(project, database_server="db1.example.com")
+    hosts = project / "hosts.yml"
+    hosts.write_text(hosts.read_text() + "        superlists-staging.example.com: {}\n")
+    rc, output = run_site(project)
+    assert_refused_before_any_change(rc, output, "lb")
+    assert "superlists-staging.example.com is in group web too" in " ".join(output.split()), output
