@@ -544,3 +544,41 @@ def test_a_host_that_is_both_a_web_server_and_a_load_balancer_is_refused(project
     rc, output = run_site(project)
     assert_refused_before_any_change(rc, output, "lb")
     assert "superlists-staging.example.com is in group web too" in " ".join(output.split()), output
+
+
+@pytest.mark.parametrize("place", [
+    # On one database server.
+    ({"database_server": "db1.example.com"}, "    db:\n      hosts:\n        db1.example.com:\n"
+     "          ansible_connection: community.docker.docker\n          ansible_host: no-such-db\n"
+     "          host_hardening_ssh_allow_users: [admin]\n"),
+    # In the PostgreSQL of the one server both sites run on.
+    ({"database_engine": "postgresql", "ansible_host": "no-such-server"}, ""),
+], ids=["database-server", "same-host"])
+def test_two_sites_whose_databases_would_be_one_are_refused(project, place):
+    settings, db_group = place
+    several_sites(project, {
+        "a-b.example": {"site_service_user": "ab-web", **settings},
+        "a.b.example": {"site_service_user": "a-b-web", **settings},
+    }, groups="  children:\n" + db_group if db_group else "")
+    rc, output = run_site(project)
+    message = 'database_name = "a_b_example" is invalid for {}: the database of {} too'
+    assert_each_refused_before_any_change(rc, output, {
+        "a-b.example": message.format("a-b.example", "a.b.example"),
+        "a.b.example": message.format("a.b.example", "a-b.example")})
+
+
+def test_a_database_name_postgresql_reserves_is_refused(project):
+    """pg_hba.conf reads all, sameuser, samerole and replication as
+    keywords, not names; postgres and the templates are the server's own;
+    pg_ starts the server's own roles."""
+    names = ["all", "sameuser", "samerole", "replication", "postgres", "template0", "template1", "ALL"]
+    sites = {f"site{index}.example.com": {"database_engine": "postgresql", "database_name": name}
+             for index, name in enumerate(names)}
+    # A domain whose database name is one of them.
+    sites["postgres"] = {"database_engine": "postgresql"}
+    sites["pg.example.com"] = {"database_engine": "postgresql"}
+    several_sites(project, sites)
+    rc, output = run_site(project)
+    assert_each_refused_before_any_change(rc, output, {
+        host: f"database_name = {json.dumps(settings.get('database_name', host.replace('.', '_')))} is invalid for {host}"
+        for host, settings in sites.items()})
