@@ -112,6 +112,9 @@ def test_missing_required_setting_is_refused(project, relpath, name):
         ("app_source", "rsync"),
         ("database_engine", "mysql"),
         ("database_keep_backups", 0),
+        # -1 was taken as 0: every release but current and previous pruned.
+        ("release_keep", 0),
+        ("release_keep", -1),
         ("webserver_http_port", 0),
         ("webserver_https_port", 70000),
         ("webserver_https_port", 80),
@@ -208,10 +211,17 @@ def test_ssh_login_is_not_checked_when_ssh_hardening_is_off(project):
     assert "Provision the web servers" in output
 
 
-def test_valid_settings_pass_the_check(project):
+@pytest.mark.parametrize("extra", [
+    [],
+    # The places a site may live besides the site user's home; a site of
+    # one web server switches it alone.
+    ["-e", json.dumps({"site_root": "/srv/superlists", "site_data_dir": "/var/www/superlists-data", "release_serial": 1})],
+    ["-e", json.dumps({"site_root": "/opt/sites/superlists", "release_serial": "100%"})],
+])
+def test_valid_settings_pass_the_check(project, extra):
     """The control case: with every setting valid, the run gets past the
     check and only then fails, on connecting to the missing server."""
-    rc, output = run_site(project)
+    rc, output = run_site(project, *extra)
     assert rc != 0
     assert "Provision the web servers" in output
     assert "unreachable=1" in output or "failed=1" in output
@@ -286,20 +296,36 @@ def test_the_login_user_cannot_be_the_service_user(project):
     assert "the user Ansible logs in as" in output
 
 
-@pytest.mark.parametrize("shared", [{"site_service_user": "superlists-web"}, {"site_data_dir": "/srv/superlists-data"}])
-def test_two_sites_on_one_server_cannot_share_a_service_user_or_data(project, shared):
+@pytest.mark.parametrize(
+    "staging, live, name",
+    [
+        ({"site_service_user": "superlists-web"}, {"site_service_user": "superlists-web"}, "site_service_user"),
+        ({"site_data_dir": "/srv/superlists-data"}, {"site_data_dir": "/srv/superlists-data"}, "site_data_dir"),
+        # One site's directory inside, or equal to, the other's: a deploy or
+        # a prune of one would change the other's files.
+        ({"site_root": "/srv/superlists"}, {"site_root": "/srv/superlists"}, "site_root"),
+        ({"site_root": "/srv/superlists/staging"}, {"site_root": "/srv/superlists"}, "site_root"),
+        ({"site_data_dir": "/home/elspeth/sites/superlists.example.com/shared/staging-data"}, {}, "site_data_dir"),
+    ],
+)
+def test_two_sites_on_one_server_cannot_share_a_service_user_or_directories(project, staging, live, name):
     hosts = project / "hosts.yml"
-    hosts.write_text(hosts.read_text() + (
+    text = hosts.read_text().replace(
+        "host_hardening_ssh_allow_users: [admin]\n",
+        "host_hardening_ssh_allow_users: [admin]\n" + "".join(f"      {k}: {v}\n" for k, v in staging.items()))
+    hosts.write_text(text + (
         "live:\n"
         "  hosts:\n"
         "    superlists.example.com:\n"
         "      ansible_connection: community.docker.docker\n"
         "      ansible_host: no-such-server\n"
-        "      host_hardening_ssh_allow_users: [admin]\n"))
-    rc, output = run_site(project, "-e", json.dumps(shared))
-    name = next(iter(shared))
+        "      host_hardening_ssh_allow_users: [admin]\n"
+        + "".join(f"      {k}: {v}\n" for k, v in live.items())))
+    rc, output = run_site(project)
     assert_refused_before_any_change(rc, output, name)
-    assert "superlists.example.com on the same server (no-such-server)" in output
+    output = " ".join(output.split())
+    assert f"{name} = " in output, output
+    assert "superlists.example.com on the same server (no-such-server)" in output, output
 
 
 def a_fleet(project, **web_settings):
@@ -441,3 +467,119 @@ def test_a_rollback_that_would_restore_a_shared_database_once_per_web_server_is_
     assert_refused_before_any_change(rc, output, "rollback_restore_database")
     assert "which 2 web servers serve (superlists-staging.example.com, web2.example.com)" in " ".join(output.split())
     assert "Take the deploy lock" not in output
+
+
+@pytest.mark.parametrize("serial", ["100%", "2", "5"])
+def test_a_batch_that_would_empty_a_sites_rotation_is_refused(project, serial):
+    """Both of the site's web servers out of the load balancer at once: the
+    site would answer nobody while they switch."""
+    a_fleet(project, database_server="db1.example.com")
+    rc, output = run_site(project, "-e", f"release_serial={serial}")
+    assert_refused_before_any_change(rc, output, "release_serial")
+    output = " ".join(output.split())
+    assert "superlists-staging.example.com, web2.example.com" in output, output
+    assert "out of the rotation of lb1.example.com at once" in output, output
+
+
+def test_a_batch_smaller_than_a_sites_web_servers_passes_the_check(project):
+    a_fleet(project, database_server="db1.example.com")
+    # 50% of 2 web servers: one at a time.
+    for serial in ["1", "50%"]:
+        rc, output = run_site(project, "-e", f"release_serial={serial}")
+        assert rc != 0 and "Provision the database servers" in output, output
+
+
+def several_sites(project, sites, groups=""):
+    """One staging site per host (its domain the host's name), each on a
+    server of its own unless its settings say otherwise; `groups`, more of
+    the inventory's staging children."""
+    def server(index, name, settings):
+        settings = {"ansible_connection": "community.docker.docker", "ansible_host": f"no-such-server{index}",
+                    "host_hardening_ssh_allow_users": ["admin"], **settings}
+        return f"    {name}:\n" + "".join(f"      {key}: {json.dumps(value)}\n" for key, value in settings.items())
+
+    (project / "hosts.yml").write_text(
+        "staging:\n  hosts:\n" + "".join(server(index, name, settings) for index, (name, settings) in enumerate(sites.items()))
+        + groups)
+
+
+def assert_each_refused_before_any_change(rc, output, refusals):
+    """Each host's run stopped in the settings check with its message."""
+    assert rc != 0, output
+    assert "Provision the web servers" not in output
+    flat = " ".join(output.split())
+    for host, message in refusals.items():
+        recap = re.search(rf"{re.escape(host)}\s*:\s*ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", output)
+        assert recap, output
+        assert tuple(map(int, recap.groups())) == (0, 0, 1), (host, output)
+        assert message in flat, (message, output)
+
+
+def test_a_site_directory_outside_the_places_sites_live_is_refused(project):
+    """A site's root or data directory must lie below the site user's home,
+    /srv, /var/www or /opt: the deploy would otherwise chown and fill a
+    system directory or another account's."""
+    bad = {
+        "root.example.com": {"site_root": "/root/sites/superlists"},
+        "sbin.example.com": {"site_root": "/usr/local/sbin"},
+        "bob.example.com": {"site_root": "/home/bob/sites/superlists"},
+        "srv.example.com": {"site_root": "/srv"},
+        "pg.example.com": {"site_data_dir": "/var/lib/postgresql"},
+        "varlib.example.com": {"site_data_dir": "/var/lib/superlists"},
+        "boot.example.com": {"site_data_dir": "/boot/superlists"},
+        # Inside the site's releases: gone with the release.
+        "release.example.com": {"site_data_dir": "/home/elspeth/sites/release.example.com/current/data"},
+    }
+    several_sites(project, bad)
+    rc, output = run_site(project)
+    assert_each_refused_before_any_change(rc, output, {
+        host: f"{name} = {json.dumps(value)} is invalid for {host}"
+        for host, settings in bad.items() for name, value in settings.items()})
+
+
+def test_a_host_that_is_both_a_web_server_and_a_load_balancer_is_refused(project):
+    """HAProxy and nginx would both take ports 80 and 443 on it."""
+    a_fleet(project, database_server="db1.example.com")
+    hosts = project / "hosts.yml"
+    hosts.write_text(hosts.read_text() + "        superlists-staging.example.com: {}\n")
+    rc, output = run_site(project)
+    assert_refused_before_any_change(rc, output, "lb")
+    assert "superlists-staging.example.com is in group web too" in " ".join(output.split()), output
+
+
+@pytest.mark.parametrize("place", [
+    # On one database server.
+    ({"database_server": "db1.example.com"}, "    db:\n      hosts:\n        db1.example.com:\n"
+     "          ansible_connection: community.docker.docker\n          ansible_host: no-such-db\n"
+     "          host_hardening_ssh_allow_users: [admin]\n"),
+    # In the PostgreSQL of the one server both sites run on.
+    ({"database_engine": "postgresql", "ansible_host": "no-such-server"}, ""),
+], ids=["database-server", "same-host"])
+def test_two_sites_whose_databases_would_be_one_are_refused(project, place):
+    settings, db_group = place
+    several_sites(project, {
+        "a-b.example": {"site_service_user": "ab-web", **settings},
+        "a.b.example": {"site_service_user": "a-b-web", **settings},
+    }, groups="  children:\n" + db_group if db_group else "")
+    rc, output = run_site(project)
+    message = 'database_name = "a_b_example" is invalid for {}: the database of {} too'
+    assert_each_refused_before_any_change(rc, output, {
+        "a-b.example": message.format("a-b.example", "a.b.example"),
+        "a.b.example": message.format("a.b.example", "a-b.example")})
+
+
+def test_a_database_name_postgresql_reserves_is_refused(project):
+    """pg_hba.conf reads all, sameuser, samerole and replication as
+    keywords, not names; postgres and the templates are the server's own;
+    pg_ starts the server's own roles."""
+    names = ["all", "sameuser", "samerole", "replication", "postgres", "template0", "template1", "ALL"]
+    sites = {f"site{index}.example.com": {"database_engine": "postgresql", "database_name": name}
+             for index, name in enumerate(names)}
+    # A domain whose database name is one of them.
+    sites["postgres"] = {"database_engine": "postgresql"}
+    sites["pg.example.com"] = {"database_engine": "postgresql"}
+    several_sites(project, sites)
+    rc, output = run_site(project)
+    assert_each_refused_before_any_change(rc, output, {
+        host: f"database_name = {json.dumps(settings.get('database_name', host.replace('.', '_')))} is invalid for {host}"
+        for host, settings in sites.items()})

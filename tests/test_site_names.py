@@ -34,3 +34,30 @@ def test_a_database_name_is_the_domain_with_underscores_and_fits_postgresql():
     one, other = "a" * 70 + ".com", "a" * 70 + ".org"
     assert len(site_names.database_name(one)) <= 63
     assert site_names.database_name(one) != site_names.database_name(other)
+
+
+def test_sites_whose_databases_would_be_one_are_found():
+    hostvars = {
+        "a-b.example": {"site_domain": "a-b.example", "database_name": "a_b_example", "database_server": "db1"},
+        "a.b.example": {"site_domain": "a.b.example", "database_name": "a_b_example", "database_server": "db1"},
+        # The same site on another web server: its own database.
+        "web2": {"site_domain": "a-b.example", "database_name": "a_b_example", "database_server": "db1"},
+        # The same name on another database server, or in SQLite.
+        "other": {"site_domain": "a_b.example", "database_name": "a_b_example", "database_server": "db2"},
+        "sqlite": {"site_domain": "a.b-example", "database_name": "a_b_example", "database_server": ""},
+    }
+    hosts = list(hostvars)
+    assert site_names.database_sharers("a-b.example", hosts, hostvars) == ["a.b.example"]
+    assert site_names.database_sharers("web2", hosts, hostvars) == ["a.b.example"]
+    assert site_names.database_sharers("other", hosts, hostvars) == []
+    assert site_names.database_sharers("sqlite", hosts, hostvars) == []
+
+
+def test_sites_on_one_server_share_its_postgresql():
+    local = {"database_engine": "postgresql", "database_name": "a_b_example", "ansible_host": "10.0.0.5"}
+    hostvars = {"a-b.example": {"site_domain": "a-b.example", **local},
+                "a.b.example": {"site_domain": "a.b.example", **local},
+                "elsewhere": {"site_domain": "a.b-example", **local, "ansible_host": "10.0.0.6"},
+                "other-port": {"site_domain": "a-b-example", **local, "ansible_port": 2222}}
+    assert site_names.database_sharers("a-b.example", list(hostvars), hostvars) == ["a.b.example"]
+    assert site_names.database_sharers("elsewhere", list(hostvars), hostvars) == []

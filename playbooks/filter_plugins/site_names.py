@@ -20,6 +20,13 @@ inventory without those groups, one host per site, is all web hosts).
 separated by commas (deploy_target, for an inventory that holds several
 environments).
 
+`site_database_sharers(host, hosts, hostvars)` names the hosts of `hosts`
+that serve another site (another site_domain) than `host` and whose
+database would be `host`'s: the same database_name in the same PostgreSQL,
+that of their database_server, or without one (database_engine
+postgresql) that of the server they run on (the same ansible_host and
+ansible_port). Two sites would read and write one database.
+
 The tests import `short_name` from here, so they check the names the roles
 make rather than a copy of the rule.
 """
@@ -49,6 +56,28 @@ def web_hosts(groups, target="all"):
     return [host for host in groups.get("all", []) if (host in web or host not in others) and host in wanted]
 
 
+def database_place(name, settings):
+    """Which PostgreSQL holds a web host's database: None for SQLite."""
+    server = settings.get("database_server") or ""
+    if server:
+        return f"database server {server}"
+    if (settings.get("database_engine") or "sqlite") != "postgresql":
+        return None
+    return f"server {settings.get('ansible_host') or name}:{settings.get('ansible_port') or 22}"
+
+
+def database_sharers(host, hosts, hostvars):
+    mine = hostvars[host]
+    place = database_place(host, mine)
+    if place is None:
+        return []
+    return [name for name in hosts
+            if hostvars[name].get("site_domain") != mine.get("site_domain")
+            and hostvars[name].get("database_name") == mine.get("database_name")
+            and database_place(name, hostvars[name]) == place]
+
+
 class FilterModule:
     def filters(self):
-        return {"site_short_name": short_name, "site_database_name": database_name, "web_hosts": web_hosts}
+        return {"site_short_name": short_name, "site_database_name": database_name, "web_hosts": web_hosts,
+                "site_database_sharers": database_sharers}
