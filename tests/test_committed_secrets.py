@@ -41,6 +41,13 @@ def test_the_repository_commits_no_plain_secret():
         ("inventory/staging.ini", "[staging:vars]\nansible_become_password='hunter2'\n", "ansible_become_password has a plain value"),
         ("deploy/vault-password", "hunter2\n", "a vault password file"),
         ("ci/.vault_pass", "hunter2\n", "a vault password file"),
+        # Flow style: the secret sits inside braces on its key's line.
+        ("group_vars/live/site.yml", "app_secrets: {EMAIL_PASSWORD: hunter2}\n", "EMAIL_PASSWORD has a plain value"),
+        ("inventory/live/hosts.yml",
+         "live:\n  hosts:\n    web1.example.com: {ansible_host: 192.0.2.11, ansible_become_pass: 'hunter2'}\n",
+         "ansible_become_pass has a plain value"),
+        ("roles/x/tasks/main.yml", "- name: Add a user\n  vars:\n    users:\n      - {name: ann,\n         password: hunter2}\n",
+         "password has a plain value"),
     ],
 )
 def test_a_plain_secret_is_caught(tmp_path, relpath, text, problem):
@@ -65,6 +72,8 @@ def test_a_plain_secret_is_caught(tmp_path, relpath, text, problem):
         ("inventory/hosts.yml", "all:\n  vars:\n    vault_password_file: /etc/ansible/vault-pass\n"),
         ("group_vars/live/site.yml", 'ansible_become_pass: "{{ vault_become_pass }}"\n'),
         ("inventory/live/hosts", "[live]\nweb1 ansible_host=192.0.2.1 ansible_user=admin\n"),
+        ("group_vars/live/site.yml", 'app_secrets: {EMAIL_PASSWORD: "{{ vault_email_password }}", DEBUG_TOOLBAR: "off"}\n'),
+        ("inventory/live/hosts.yml", "live:\n  hosts:\n    web1.example.com: {ansible_host: 192.0.2.11, fleet_address: 10.0.0.11}\n"),
     ],
 )
 def test_encrypted_or_referenced_secrets_pass(tmp_path, relpath, text):

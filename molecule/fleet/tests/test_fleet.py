@@ -6,8 +6,10 @@ out of the load balancer's rotation while it does.
 
 The tests run in order: they share the site and each leaves it serving."""
 
+import http.client
 import json
 import re
+import ssl
 import subprocess
 import time
 import uuid
@@ -15,13 +17,14 @@ import uuid
 import pytest
 import testinfra
 from app_changes import MODELS, add_field, clone, commit, git, migration
-from conftest import Site, repo_head, try_playbook
+from conftest import Site, repo_head, run_playbook, try_playbook
 from httpload import Load
 
 DOMAIN = "superlists-fleet.localhost"
 WEB_SERVERS = ["fleet-web1", "fleet-web2"]
 BACKEND = DOMAIN  # the site's backend on the load balancer (its short name)
 SITE_ROOT = f"/home/elspeth/sites/{DOMAIN}"
+SERVICE_USER = "superlists-staging"
 
 # v3 adds a column that v2 cannot save items without, and its home page
 # fails on fleet-web2 only: the deploy fails there, after fleet-web1 switched.
@@ -167,6 +170,86 @@ def test_the_load_balancer_checks_each_web_server_by_its_health_page():
         assert re.search(rf"^\s*server {name} {name}:443$", config, re.M), config
 
 
+def test_the_load_balancer_listens_on_the_ports_it_is_given():
+    """loadbalancer_https_port is 8443 here (published on 18463), and the
+    firewall opens it; a client has 10 s to send a request's headers."""
+    lb = host("fleet-lb")
+    config = lb.file("/etc/haproxy/haproxy.cfg").content_string
+    assert re.search(r"^\s*bind :8443 ssl .* strict-sni$", config, re.M), config
+    assert re.search(r"^\s*timeout http-request 10s$", config, re.M), config
+    assert lb.socket("tcp://0.0.0.0:8443").is_listening
+    assert not lb.socket("tcp://0.0.0.0:443").is_listening
+    assert re.search(r"tcp dport \{[^}]*\b8443\b", lb.check_output("nft list ruleset")), "8443 is not open"
+
+
+def test_a_name_the_fleet_does_not_serve_gets_no_site(lb_site):
+    """As nginx on a single server: no page and no certificate for a name
+    that no site of the fleet has."""
+    for request in (lb_site.request, lb_site.http_request):
+        with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError)):
+            request("GET", "/", host_header="unknown.example.net")
+    with pytest.raises(ssl.SSLError):
+        lb_site.connect_tls(server_name="unknown.example.net").close()
+    lb_site.connect_tls(server_name=DOMAIN).close()
+    assert lb_site.request("GET", "/")[0] == 200
+
+
+def secret_key_digests():
+    """The sha256 of each web server's secret.env (never the key itself)."""
+    return {name: host(name).check_output(f"sha256sum {SITE_ROOT}/shared/secret.env").split()[0]
+            for name in WEB_SERVERS}
+
+
+def manage_shell(name, code):
+    """The last line Python code prints when the site's manage command runs
+    it on a web server: with the site's settings (and secret key), as the
+    site's service user."""
+    out = host(name).check_output(f"runuser -u {SERVICE_USER} -- {SITE_ROOT}/manage shell -c %s", code)
+    return out.splitlines()[-1]
+
+
+def accepted_across_web_servers():
+    """What each web server makes of a value signed, and a session (kept in
+    the shared database) made, on the other one."""
+    seen = {}
+    for maker, reader in (WEB_SERVERS, WEB_SERVERS[::-1]):
+        signed = manage_shell(maker, "from django.core import signing; print(signing.dumps('fleet-probe', salt='probe'))")
+        session = manage_shell(maker, "from django.contrib.sessions.backends.db import SessionStore\n"
+                                      "s = SessionStore(); s['probe'] = 'made elsewhere'; s.create(); print(s.session_key)")
+        seen[reader] = (
+            manage_shell(reader, "from django.core import signing\n"
+                                 f"try: print(signing.loads({signed!r}, salt='probe'))\n"
+                                 "except signing.BadSignature: print('bad signature')"),
+            manage_shell(reader, "from django.contrib.sessions.backends.db import SessionStore\n"
+                                 f"print(SessionStore(session_key={session!r}).get('probe', 'no session'))"))
+    return seen
+
+
+def test_the_site_has_one_secret_key_on_all_its_web_servers():
+    """A value signed, or a session made, on one web server is good on the
+    other: behind the load balancer, a visitor's next request may go there."""
+    digests = secret_key_digests()
+    assert len(set(digests.values())) == 1, digests
+    for name in WEB_SERVERS:
+        key = host(name).file(f"{SITE_ROOT}/shared/secret.env")
+        assert (key.user, key.group, key.mode) == ("elspeth", SERVICE_USER, 0o640), name
+        assert not host(name).file(f"{SITE_ROOT}/shared/.secret.env.previous").exists, name
+    assert accepted_across_web_servers() == {name: ("fleet-probe", "made elsewhere") for name in WEB_SERVERS}
+
+
+def test_a_web_server_without_the_key_is_given_the_sites_own():
+    """fleet-web2 as a web server added to the site later (no key of its
+    own yet) is provisioned alone: it gets fleet-web1's key, not a new one,
+    and its gunicorn serves with it."""
+    before = secret_key_digests()["fleet-web1"]
+    host("fleet-web2").check_output(f"rm {SITE_ROOT}/shared/secret.env")
+    output = run_playbook("playbooks/provision.yml", "--limit", "fleet-web2")
+    assert secret_key_digests() == {name: before for name in WEB_SERVERS}
+    assert "DJANGO_SECRET_KEY" not in output
+    assert accepted_across_web_servers() == {name: ("fleet-probe", "made elsewhere") for name in WEB_SERVERS}
+    assert wait_for(lambda: lb_states() == {"fleet-web1": "UP", "fleet-web2": "UP"}, 15), lb_states()
+
+
 def test_both_web_servers_serve_visitors(lb_site):
     probe = uuid.uuid4().hex
     for _ in range(20):
@@ -213,7 +296,7 @@ def served_certificate():
         "sys.stdout.write(urllib.request.urlopen(\"https://127.0.0.1:15000/roots/0\").read().decode())' "
         f"> {PEBBLE_ROOT}")
     out = lb.check_output(
-        f"openssl s_client -connect 127.0.0.1:443 -servername {DOMAIN} -CAfile {PEBBLE_ROOT} "
+        f"openssl s_client -connect 127.0.0.1:8443 -servername {DOMAIN} -CAfile {PEBBLE_ROOT} "
         f"-verify_hostname {DOMAIN} </dev/null 2>/dev/null | tee /tmp/lb-s-client.txt | openssl x509 -noout -serial -issuer")
     verify = re.search(r"Verify return code: (\d+ \([^)]*\))", lb.file("/tmp/lb-s-client.txt").content_string)
     return verify.group(1), re.search(r"serial=(\w+)", out).group(1), out
