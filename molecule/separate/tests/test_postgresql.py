@@ -145,8 +145,12 @@ def test_a_deploy_that_cannot_read_its_database_password_fails_naming_it(staging
     serving = site.deployed_commit()
     repo = clone(tmp_path / "repo")
     new = commit(repo, "a new version", {"app/lists/new-version.txt": "new\n"})
-    rc, output = try_playbook("playbooks/deploy.yml", "-e", f"deploy_target={site.domain}", "-e", f"app_repo={repo}",
-                              "-e", f"app_version={new}", "-e", "database_name=no_such_site", env=VAULT_ENV)
+    # For this site alone (an -e would give the other site the same
+    # database, which the settings check refuses).
+    elsewhere = tmp_path / "no-such-database.yml"
+    elsewhere.write_text(f"all:\n  hosts:\n    {site.domain}:\n      database_name: no_such_site\n")
+    rc, output = try_playbook("playbooks/deploy.yml", "-i", str(elsewhere), "-e", f"deploy_target={site.domain}",
+                              "-e", f"app_repo={repo}", "-e", f"app_version={new}", env=VAULT_ENV)
     assert rc != 0
     assert "Read the site's database password on its database server" in output
     assert "Going back failed too" not in output
