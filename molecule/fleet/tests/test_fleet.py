@@ -8,16 +8,18 @@ The tests run in order: they share the site and each leaves it serving."""
 
 import http.client
 import json
+import os
 import re
 import ssl
 import subprocess
 import time
 import uuid
+from shlex import quote
 
 import pytest
 import testinfra
 from app_changes import MODELS, add_field, clone, commit, git, migration
-from conftest import Site, repo_head, run_playbook, try_playbook
+from conftest import INVENTORY_DIR, PROJECT_DIR, Site, repo_head, run_playbook, try_playbook
 from httpload import Load
 
 DOMAIN = "superlists-fleet.localhost"
@@ -536,3 +538,104 @@ def test_a_web_server_killed_outright_is_taken_out_and_put_back_once_it_boots():
     out_and_back("web server killed", lambda: subprocess.run(["docker", "kill", "fleet-web2"], check=True,
                                                              capture_output=True), boot, 90)
     assert serving("fleet-web2") == serving("fleet-web1")
+
+
+def write_journal(name, origin, target):
+    """What a run cut short leaves on a web server: its journal, in root's
+    directory, naming the release it came from and the one it went to."""
+    journal = json.dumps({"from": origin, "to": target, "since": "2026-01-01T00:00:00Z"})
+    host(name).check_output(f"printf %s {quote(journal)} > /var/lib/superlists-deploy/{DOMAIN}.journal")
+
+
+def journal_left(name):
+    return host(name).file(f"/var/lib/superlists-deploy/{DOMAIN}.journal").exists
+
+
+def changed_hosts(text, task_prefix):
+    """The hosts a task whose name begins with task_prefix changed."""
+    hosts = []
+    for segment in re.findall(rf"TASK \[{re.escape(task_prefix)}[^\]]*\](.*?)(?=TASK \[|PLAY RECAP)", text):
+        hosts += re.findall(r"changed: \[([\w-]+)", segment)
+    return hosts
+
+
+def test_a_run_cut_short_after_its_migration_is_undone_once_for_the_site(releases):
+    """As a run killed after it migrated the shared database (to a schema
+    the serving release cannot write: its table gone), before either web
+    server switched, leaves the site: a journal on each. Both find the
+    serving release cannot save a list; the database is put back once, by
+    one of them, not once by each over the other's result."""
+    never_deployed = "c0ffee" * 6 + "c0ff"
+    assert [serving(name) for name in WEB_SERVERS] == [releases["v2"]] * 2
+    run_playbook(str(PROJECT_DIR / "molecule/release/database-hook.yml"), "-l", "fleet-web1",
+                 "-e", "database_action=backup", "-e", "database_name=superlists_fleet_localhost",
+                 "-e", f"site_service_user={SERVICE_USER}", "-e", f"release_commit={never_deployed}",
+                 "-e", f"release_from_dir={SITE_ROOT}/releases/{releases['v2']}")
+    before = database("select id, text from lists_item order by id")
+    for name in WEB_SERVERS:
+        write_journal(name, f"{SITE_ROOT}/releases/{releases['v2']}", f"{SITE_ROOT}/releases/{never_deployed}")
+    database("drop table lists_item")
+    rc, output = deploy(releases, "v2")
+    text = plain(output)
+    assert rc == 0, output[-3000:]
+    assert text.count("had not switched: going back to the release that served") == 2, text[-3000:]
+    assert changed_hosts(text, "database : Restore the database from") == ["fleet-web1"], text[-3000:]
+    assert database("select id, text from lists_item order by id") == before
+    for name in WEB_SERVERS:
+        assert not journal_left(name)
+        log = host(name).file(f"{SITE_ROOT}/deploy.log").content_string.splitlines()
+        assert log[-1].split()[2:] == ["recover", releases["v2"][:12], "->", never_deployed[:12], "undone"]
+    assert [serving(name) for name in WEB_SERVERS] == [releases["v2"]] * 2
+
+
+def test_a_web_server_that_dies_mid_roll_is_left_out_and_the_next_run_converges_it(releases):
+    """fleet-web2 dies (its container killed) right after the load balancer
+    took it out to switch it, fleet-web1 having switched: the run finishes on
+    fleet-web1 (it serves, in rotation, its lock released and journal
+    closed), names fleet-web2, and fails. fleet-web2 boots; the next run
+    brings it to the same release, back in rotation."""
+    address = container_address("fleet-web2")
+    current_task = ""
+    killed = False
+    lines = []
+    run = subprocess.Popen(
+        ["ansible-playbook", "-i", str(INVENTORY_DIR), "playbooks/deploy.yml", "-e", f"app_repo={releases['repo']}",
+         "-e", f"app_version={releases['v4']}"],
+        cwd=PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        for line in run.stdout:
+            lines.append(line)
+            if line.startswith("TASK ["):
+                current_task = line
+            elif (not killed and "release : Take the web server out of the load balancer's rotation]" in current_task
+                  and line.startswith("changed: [fleet-web2")):
+                subprocess.run(["docker", "kill", "fleet-web2"], check=True, capture_output=True)
+                killed = True
+        run.wait(timeout=600)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    text = plain("".join(lines))
+    assert killed, text[-3000:]
+    assert run.returncode != 0
+    assert "fleet-web2 could not be reached during the deploy, and was left as it was; the other web servers " \
+           "finished it" in text, text[-3000:]
+    assert f"fleet-web1 ({DOMAIN}): serves {releases['v4'][:12]}, health ok, load balancer fleet-lb: UP" in text
+    assert f"fleet-web2 ({DOMAIN}): could not be reached, left as it was" in text
+    web1 = host("fleet-web1")
+    assert serving("fleet-web1") == releases["v4"]
+    assert not journal_left("fleet-web1")
+    assert not web1.file(f"/run/superlists-deploy/deploy-{DOMAIN}.lock").exists
+    assert web1.file(f"{SITE_ROOT}/deploy.log").content_string.splitlines()[-1].split()[2:] == \
+        ["deploy", releases["v2"][:12], "->", releases["v4"][:12], "ok"]
+    assert wait_for(lambda: lb_states()["fleet-web1"] == "UP", 10), lb_states()
+
+    subprocess.run(["docker", "start", "fleet-web2"], check=True, capture_output=True)
+    assert container_address("fleet-web2") == address, "Docker gave fleet-web2 another address"
+    subprocess.run(["docker", "exec", "fleet-web2", "systemctl", "is-system-running", "--wait"], capture_output=True)
+    rc, output = deploy(releases, "v4")
+    assert rc == 0, output[-3000:]
+    assert [serving(name) for name in WEB_SERVERS] == [releases["v4"]] * 2
+    assert not journal_left("fleet-web2")
+    assert wait_for(lambda: lb_states() == {"fleet-web1": "UP", "fleet-web2": "UP"}, 30), lb_states()
