@@ -489,6 +489,25 @@ def test_a_batch_smaller_than_a_sites_web_servers_passes_the_check(project):
         assert rc != 0 and "Provision the database servers" in output, output
 
 
+def test_a_limit_that_leaves_out_some_of_a_sites_web_servers_is_refused(project):
+    """--limit on one of a site's two web servers would migrate the shared
+    database under the other, left on its release."""
+    a_fleet(project, database_server="db1.example.com")
+    rc, output = run_site(project, "--limit", "superlists-staging.example.com")
+    assert_refused_before_any_change(rc, output, "release_allow_split")
+    output = " ".join(output.split())
+    assert "this run's limit leaves out web2.example.com" in output, output
+
+
+def test_a_limit_on_some_of_a_sites_web_servers_passes_when_asked_for(project):
+    a_fleet(project, database_server="db1.example.com")
+    for limit in (["--limit", "superlists-staging.example.com", "-e", "release_allow_split=true"],
+                  ["--limit", "superlists-staging.example.com,web2.example.com"]):
+        rc, output = run_site(project, *limit)
+        assert rc != 0 and "Provision the database servers" in output, output
+        assert "release_allow_split = " not in output, output
+
+
 def several_sites(project, sites, groups=""):
     """One staging site per host (its domain the host's name), each on a
     server of its own unless its settings say otherwise; `groups`, more of
