@@ -508,6 +508,21 @@ def test_a_limit_on_some_of_a_sites_web_servers_passes_when_asked_for(project):
         assert "release_allow_split = " not in output, output
 
 
+@pytest.mark.parametrize("playbook", ["playbooks/deploy.yml", "playbooks/rollback.yml"])
+def test_a_deploy_or_rollback_limited_to_some_of_a_sites_web_servers_is_refused(project, playbook):
+    a_fleet(project, database_server="db1.example.com")
+    rc, output = run_site(project, "--limit", "superlists-staging.example.com", playbook=playbook)
+    assert_refused_before_any_change(rc, output, "release_allow_split")
+
+
+def test_provisioning_some_of_a_sites_web_servers_is_not_refused(project):
+    """provision.yml changes no release: a limit splits nothing."""
+    a_fleet(project, database_server="db1.example.com")
+    rc, output = run_site(project, "--limit", "superlists-staging.example.com", playbook="playbooks/provision.yml")
+    assert rc != 0 and "Provision the database servers" in output, output
+    assert "release_allow_split = " not in output, output
+
+
 def several_sites(project, sites, groups=""):
     """One staging site per host (its domain the host's name), each on a
     server of its own unless its settings say otherwise; `groups`, more of
