@@ -559,6 +559,15 @@ def changed_hosts(text, task_prefix):
     return hosts
 
 
+def back_up_database(before, origin):
+    """The database role's backup, as a deploy of release `before` from
+    release `origin` takes it (on fleet-web1, for the site): rc, output."""
+    return try_playbook(str(PROJECT_DIR / "molecule/release/database-hook.yml"), "-l", "fleet-web1",
+                        "-e", "database_action=backup", "-e", "database_name=superlists_fleet_localhost",
+                        "-e", f"site_service_user={SERVICE_USER}", "-e", f"release_commit={before}",
+                        "-e", f"release_from_dir={SITE_ROOT}/releases/{origin}")
+
+
 def test_a_run_cut_short_after_its_migration_is_undone_once_for_the_site(releases):
     """As a run killed after it migrated the shared database (to a schema
     the serving release cannot write: its table gone), before either web
@@ -567,10 +576,8 @@ def test_a_run_cut_short_after_its_migration_is_undone_once_for_the_site(release
     one of them, not once by each over the other's result."""
     never_deployed = "c0ffee" * 6 + "c0ff"
     assert [serving(name) for name in WEB_SERVERS] == [releases["v2"]] * 2
-    run_playbook(str(PROJECT_DIR / "molecule/release/database-hook.yml"), "-l", "fleet-web1",
-                 "-e", "database_action=backup", "-e", "database_name=superlists_fleet_localhost",
-                 "-e", f"site_service_user={SERVICE_USER}", "-e", f"release_commit={never_deployed}",
-                 "-e", f"release_from_dir={SITE_ROOT}/releases/{releases['v2']}")
+    rc, output = back_up_database(never_deployed, releases["v2"])
+    assert rc == 0, output[-3000:]
     before = database("select id, text from lists_item order by id")
     for name in WEB_SERVERS:
         write_journal(name, f"{SITE_ROOT}/releases/{releases['v2']}", f"{SITE_ROOT}/releases/{never_deployed}")
@@ -639,3 +646,41 @@ def test_a_web_server_that_dies_mid_roll_is_left_out_and_the_next_run_converges_
     assert [serving(name) for name in WEB_SERVERS] == [releases["v4"]] * 2
     assert not journal_left("fleet-web2")
     assert wait_for(lambda: lb_states() == {"fleet-web1": "UP", "fleet-web2": "UP"}, 30), lb_states()
+
+
+def hba_rules():
+    """pg_hba.conf's rules on the database server, each as its words."""
+    text = host("fleet-db").check_output("cat /etc/postgresql/*/main/pg_hba.conf")
+    return [line.split() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+def test_a_web_server_that_left_the_inventory_loses_its_database_access(lb_site):
+    """A rule for a web server the inventory no longer has (planted: an
+    address none of ours has) goes at the next provisioning of the database
+    server; the web servers' rules and the local logins stay."""
+    stale = "hostssl superlists_fleet_localhost superlists_fleet_localhost 10.99.99.99/32 scram-sha-256"
+    append = f"echo {stale} >> \"$(echo /etc/postgresql/*/main/pg_hba.conf)\""
+    host("fleet-db").check_output(f"runuser -u postgres -- sh -c {quote(append)}")
+    assert stale.split() in hba_rules()
+    run_playbook("playbooks/provision.yml", "--limit", "fleet-db")
+    rules = hba_rules()
+    assert stale.split() not in rules, rules
+    for name in WEB_SERVERS:
+        assert ["hostssl", "superlists_fleet_localhost", "superlists_fleet_localhost",
+                f"{container_address(name)}/32", "scram-sha-256"] in rules, rules
+    assert ["local", "all", "postgres", "peer"] in rules, rules
+    # The site still reads and writes its database.
+    lb_site.start_list("made-after-pg_hba-was-rewritten")
+
+
+def test_the_database_is_backed_up_as_the_sites_own_role(releases):
+    """pg_dump runs as the site's role (SET ROLE), not as the superuser it
+    logs in as: a table in the site's database that only the superuser may
+    read stops the backup."""
+    database("create table superuser_only (secret text)")
+    try:
+        rc, output = back_up_database(releases["v4"], releases["v4"])
+    finally:
+        database("drop table superuser_only")
+    assert rc != 0
+    assert "permission denied for table superuser_only" in output, output[-3000:]
