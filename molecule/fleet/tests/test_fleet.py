@@ -684,3 +684,34 @@ def test_the_database_is_backed_up_as_the_sites_own_role(releases):
         database("drop table superuser_only")
     assert rc != 0
     assert "permission denied for table superuser_only" in output, output[-3000:]
+
+
+def site_connects_to_its_database(name):
+    """Whether the site on a web server, with its own settings, as the user
+    it runs as, connects to its database: (rc == 0, stderr)."""
+    result = host(name).run(f"runuser -u {SERVICE_USER} -- {SITE_ROOT}/manage shell -c %s",
+                            "from django.db import connection; connection.ensure_connection()")
+    return result.rc == 0, result.stderr
+
+
+def test_a_database_server_showing_another_certificate_is_refused():
+    """The web servers check the database server against its own
+    certificate (sslmode=verify-full): a certificate made elsewhere for the
+    same name, as a server standing in for it would show, is refused (with
+    sslmode=require it would be taken)."""
+    db = host("fleet-db")
+    ok, errors = site_connects_to_its_database("fleet-web1")
+    assert ok, errors
+    db.check_output("cp -a /etc/postgresql-certificate /root/certificate-saved && cd /etc/postgresql-certificate && "
+                    "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=fleet-db "
+                    "-addext subjectAltName=DNS:fleet-db -keyout fleet-db.key -out fleet-db.crt 2>&1 && "
+                    "chgrp postgres fleet-db.key && chmod 0640 fleet-db.key && systemctl reload postgresql")
+    try:
+        ok, errors = site_connects_to_its_database("fleet-web1")
+        assert not ok
+        assert "certificate verify failed" in errors, errors
+    finally:
+        db.check_output("rm -rf /etc/postgresql-certificate && mv /root/certificate-saved /etc/postgresql-certificate && "
+                        "systemctl reload postgresql")
+    ok, errors = site_connects_to_its_database("fleet-web1")
+    assert ok, errors
