@@ -612,6 +612,7 @@ def test_a_web_server_that_dies_mid_roll_is_left_out_and_the_next_run_converges_
         env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
         for line in run.stdout:
+            line = re.sub(r"\x1b\[[0-9;]*m", "", line)
             lines.append(line)
             if line.startswith("TASK ["):
                 current_task = line
