@@ -660,7 +660,8 @@ def test_a_web_server_that_left_the_inventory_loses_its_database_access(lb_site)
     address none of ours has) goes at the next provisioning of the database
     server; the web servers' rules and the local logins stay."""
     stale = "hostssl superlists_fleet_localhost superlists_fleet_localhost 10.99.99.99/32 scram-sha-256"
-    append = f"echo {stale} >> \"$(echo /etc/postgresql/*/main/pg_hba.conf)\""
+    # On a line of its own: the file need not end with one.
+    append = f"printf '\\n%s\\n' '{stale}' >> \"$(echo /etc/postgresql/*/main/pg_hba.conf)\""
     host("fleet-db").check_output(f"runuser -u postgres -- sh -c {quote(append)}")
     assert stale.split() in hba_rules()
     run_playbook("playbooks/provision.yml", "--limit", "fleet-db")
